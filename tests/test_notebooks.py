@@ -1,0 +1,21 @@
+"""Every notebook is a test: run it with nbdev's own runner in test mode (IN_TEST=1), skipping `tst_flags` cells."""
+from pathlib import Path
+
+import pytest
+from nbdev.config import get_config
+from nbdev.test import test_nb as run_notebook  # renamed so that pytest does not collect it
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / 'nbs').glob('*.ipynb'))
+
+
+def test_found_notebooks():
+    assert len(NOTEBOOKS) >= 4, NOTEBOOKS
+
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook(nb):
+    skip = get_config(path=ROOT).tst_flags.split()
+    ok, seconds = run_notebook(nb, skip_flags=skip, basepath=ROOT)
+    print(f'{nb.name}: {seconds:.1f} s')
+    assert ok, f'{nb.name} failed (its traceback is printed above)'
