@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['projections', 'w2_1d_squared', 'sliced_w2', 'sw2_report', 'plot_sw2_vs_n']
+__all__ = ['projections', 'w2_1d_squared', 'sliced_w2', 'sw2_report', 'plot_sw2_vs_n', 'alignment']
 
 # %% ../nbs/00a_metrics.ipynb #00e2bfd3
 def projections(dim: int, n_proj: int = 256, seed: int = 0) -> torch.Tensor:
@@ -67,3 +67,9 @@ def plot_sw2_vs_n(sizes, curves: dict, exact: dict | None = None):
     ax.legend(); ax.grid(alpha=.3, which='both')
     plt.close(fig)
     return fig
+
+# %% ../nbs/00a_metrics.ipynb #c2125ebb
+def alignment(x: torch.Tensor, y: torch.Tensor) -> float:
+    "Mean L2 distance between paired samples `x` and `y` `(N, C, *S)` (flattened per sample): teacher alignment."
+    if x.shape != y.shape: raise ValueError(f'paired samples must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}')
+    return (x.reshape(len(x), -1).double() - y.reshape(len(y), -1).double()).norm(dim=1).mean().item()

@@ -27,17 +27,33 @@ def test_unwritable_out(tmp_path):
     assert res.returncode == 2 and 'cannot write to the output folder' in res.stderr
 
 
+def test_bad_nfe_and_method(tmp_path):
+    res = run('toy', '--nfe', '0', '--out', str(tmp_path))
+    assert res.returncode == 2 and 'NFE values must be integers >= 1' in res.stderr
+    res = run('toy', '--methods', 'gan', '--out', str(tmp_path))
+    assert res.returncode == 2 and "unknown method 'gan'" in res.stderr
+
+
 def test_small_run_and_reuse(tmp_path):
-    args = ('toy', '--data', 'moons', '--teacher-iters', '200', '--samples', '500', '--no-progress', '--out', str(tmp_path))
+    args = ('toy', '--data', 'moons', '--teacher-iters', '200', '--iters', '4', '--batch', '32', '--samples', '400',
+            '--nfe', '1', '2', '--methods', 'piflow-gm', 'x0-regression', '--no-progress', '--out', str(tmp_path))
     res = run(*args)
     assert res.returncode == 0, res.stderr
-    s = json.loads((tmp_path / 'summary.json').read_text())
-    assert s['dataset'] == 'moons' and s['teacher']['kind'] == 'mlp' and not s['teacher']['reused']
-    assert s['sw2'] > 0 and s['floor'] > 0 and s['n_samples'] == 500
-    for name in ('data.png', 'trajectories.png', 'velocity_field.png', 'teacher_loss.png'):
+    m = json.loads((tmp_path / 'metrics.json').read_text())
+    assert m['dataset'] == 'moons' and m['teacher']['kind'] == 'mlp' and not m['teacher']['reused'] and m['floor'] > 0
+    got = [(r['method'], r['nfe']) for r in m['rows']]
+    assert got[:6] == [('teacher-euler', 1), ('piflow-gm', 1), ('x0-regression', 1),
+                       ('teacher-euler', 2), ('piflow-gm', 2), ('x0-regression', 2)], got
+    assert {r['method'] for r in m['rows'][6:]} == {'piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free'}
+    for r in m['rows']:
+        assert set(r) >= {'method', 'nfe', 'sw2', 'ratio', 'alignment', 'seconds'} and r['sw2'] > 0 and r['ratio'] > 0
+    assert '| piflow-gm | 1 |' in (tmp_path / 'metrics.md').read_text()
+    for name in ('data.png', 'trajectories.png', 'velocity_field.png', 'teacher.png', 'samples.png', 'student_trajectories.png'):
         assert (tmp_path / name).stat().st_size > 1000, name
-    assert (tmp_path / 'teacher.safetensors').exists()
+    assert (tmp_path / 'teacher.safetensors').exists() and (tmp_path / 'students' / 'piflow-gm-1.safetensors').exists()
     again = run(*args)
     assert again.returncode == 0, again.stderr
-    s2 = json.loads((tmp_path / 'summary.json').read_text())
-    assert s2['teacher']['reused'] and s2['sw2'] == s['sw2']          # the same teacher, the same samples
+    m2 = json.loads((tmp_path / 'metrics.json').read_text())
+    assert m2['teacher']['reused']
+    for a, b in zip(m['rows'], m2['rows']):          # students reloaded, not retrained: the same samples
+        assert a['sw2'] == b['sw2'] and a['train_seconds'] == b['train_seconds'], (a, b)
