@@ -66,8 +66,10 @@ class StudentConfig:
     final_step_scale: float = 1.0
     shift: float = 1.0
     seed: int = 0                 # seeds the bias noise
+    num_classes: int = 0          # > 0: class-conditional, a label embedding is added to the time embedding
 
     def __post_init__(self):
+        if self.num_classes < 0: raise ValueError(f'num_classes must be >= 0, got {self.num_classes}')
         if self.kind not in ('gm', 'dx', 'x0'): raise ValueError(f"student kind must be 'gm', 'dx' or 'x0', got {self.kind!r}")
         if self.K < 1 or self.N < 1: raise ValueError(f'K and N must be >= 1, got K = {self.K}, N = {self.N}')
         if self.dx_mode not in ('grid', 'poly'): raise ValueError(f"dx_mode must be 'grid' or 'poly', got {self.dx_mode!r}")
@@ -91,7 +93,9 @@ class ConstantPolicy:
 class Student(nn.Module):
     """A policy network for 2-D points: the teacher's trunk (copied) with a new head. `forward(x (B, C), sigma (B,))`
     returns the raw outputs; `policy(x, sigma)` wraps them as a `GMFlowPolicy`, `DXPolicy` or `ConstantPolicy`.
-    With `teacher=None` the trunk is freshly initialised (`mlp_cfg`) and the mean-head bias noise is N(0, 0.1²)."""
+    With `teacher=None` the trunk is freshly initialised (`mlp_cfg`) and the mean-head bias noise is N(0, 0.1²).
+    With `cfg.num_classes` > 0 every call also takes labels `y` `(B,)`; their embedding starts at zero, so the
+    conditional student starts as the unconditional network it was copied from."""
 
     def __init__(self, cfg: StudentConfig = StudentConfig(), teacher: MLPVelocity | None = None,
                  mlp_cfg: MLPConfig | None = None):
@@ -123,16 +127,32 @@ class Student(nn.Module):
             with torch.no_grad():
                 self.logweights.weight.zero_(); self.logweights.bias.zero_()
                 self.logstd[-1].weight.zero_(); self.logstd[-1].bias.fill_(math.log(cfg.init_std))
+        if cfg.num_classes:
+            self.class_emb = nn.Embedding(cfg.num_classes, self.mlp_cfg.t_dim)
+            nn.init.zeros_(self.class_emb.weight)
 
     @property
     def segment_size(self) -> float:
         "The raw length of a (non-final) training step: the DX policy's intrinsic segment."
         return segment_sizes(self.cfg.nfe, self.cfg.final_step_scale)[0]
 
-    def forward(self, x: torch.Tensor, sigma) -> dict:
+    def features(self, x: torch.Tensor, sigma: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        "Trunk features `(B, H)`; a conditional student adds the label embedding to the time embedding."
+        n = self.cfg.num_classes
+        if n == 0:
+            if y is not None: raise ValueError('this student is unconditional (num_classes = 0); got labels y')
+            return self.net.trunk(x, sigma)
+        if y is None or y.shape != (x.shape[0],) or y.dtype != torch.long or y.min() < 0 or y.max() >= n:
+            raise ValueError(f'a class-conditional student needs labels y: a long tensor of shape ({x.shape[0]},) '
+                             f'with values in [0, {n})')
+        if x.ndim != 2 or x.shape[1] != self.mlp_cfg.dim:
+            raise ValueError(f'x must have shape (B, {self.mlp_cfg.dim}), got {tuple(x.shape)}')
+        return self.net.body(torch.cat([x.float(), self.net.time_embedding(sigma) + self.class_emb(y)], dim=1))
+
+    def forward(self, x: torch.Tensor, sigma, y: torch.Tensor | None = None) -> dict:
         "`x` `(B, C)`, `sigma` `(B,)` → GM: means `(B, K, C)`, logweights `(B, K, 1)`, logstd `(B, 1, 1)`; DX: nodes `(B, N, C)`; x0: u `(B, C)`."
         sigma = batch_sigma(sigma, x).float()
-        h = self.net.trunk(x, sigma)                                   # (B, H)
+        h = self.features(x, sigma, y)                                 # (B, H)
         B, C = x.shape
         o = self.head(h).reshape(B, -1, C)
         if self.cfg.kind == 'dx': return {'nodes': o}
@@ -141,9 +161,9 @@ class Student(nn.Module):
         return {'means': o, 'logweights': self.logweights(h).log_softmax(1)[:, :, None],
                 'logstd': self.logstd(temb)[:, :, None]}
 
-    def policy(self, x: torch.Tensor, sigma, eps: float = 1e-6):
-        "The student's policy at its source point `(x, sigma)`: one network call."
-        out = self(x, sigma)
+    def policy(self, x: torch.Tensor, sigma, eps: float = 1e-6, y: torch.Tensor | None = None):
+        "The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call."
+        out = self(x, sigma, y)
         if self.cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps)
         if self.cfg.kind == 'dx':
             return DXPolicy(out['nodes'], x, sigma, self.segment_size, self.cfg.shift, self.cfg.dx_mode, eps)
@@ -269,8 +289,10 @@ def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, st
 # %% ../nbs/03_piid.ipynb #6298b072
 class Distiller:
     """Trains a `Student` against `teacher(x, σ)` by π-ID (or x0-regression for kind 'x0'). `data` has
-    `.sample(n, generator)` (unused when `cfg.data_free`). All randomness comes from one generator, so `save` and
-    `load` resume exactly. `ema` is the model to sample from."""
+    `.sample(n, generator)` (unused when `cfg.data_free`). A class-conditional student (`num_classes` > 0) is trained
+    against `teacher(x, σ, y)` (a guided teacher, say), on `data.sample_labelled(n, generator)` → `(x0, y)` or, data-free,
+    on uniform labels. All randomness comes from one generator, so `save` and `load` resume exactly. `ema` is the
+    model to sample from."""
 
     def __init__(self, student: Student, teacher, data=None, piid: PiIDConfig = PiIDConfig(),
                  cfg: DistillConfig | None = None):
@@ -284,26 +306,32 @@ class Distiller:
         self.step, self.losses, self.skipped, self.seconds = 0, [], 0, 0.0
 
     # -- one iteration -------------------------------------------------------------------------------------------
+    def _teacher_for(self, y):
+        "The teacher as a velocity function of `(x, σ)`: labels, if any, are bound to the batch."
+        return self.teacher if y is None else (lambda x, sigma: self.teacher(x, sigma, y))
+
     def _loss_with_data(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
-        x0 = self.data.sample(B, self.g)
+        x0, y = self.data.sample_labelled(B, self.g) if s.num_classes else (self.data.sample(B, self.g), None)
         eps = torch.randn(x0.shape, generator=self.g)
         r_src, seg = sample_source_times(B, s.nfe, s.final_step_scale, self.g)
         sigma = warp(r_src, s.shift)
         x_src = interpolate(x0, eps, sigma)
-        pi = self.student.policy(x_src, sigma)
-        if s.kind == 'x0': loss = x0_regression_loss(pi, self.teacher, x_src, r_src, seg, self.piid, s.shift)
-        else: loss = piid_segment(pi, self.teacher, x_src, r_src, seg, self.piid, s.shift, self.step, self.g)
+        pi, teacher = self.student.policy(x_src, sigma, y=y), self._teacher_for(y)
+        if s.kind == 'x0': loss = x0_regression_loss(pi, teacher, x_src, r_src, seg, self.piid, s.shift)
+        else: loss = piid_segment(pi, teacher, x_src, r_src, seg, self.piid, s.shift, self.step, self.g)
         loss.backward()
         return loss.item()
 
     def _loss_data_free(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
         x, r, total = torch.randn(B, self.student.mlp_cfg.dim, generator=self.g), 1.0, 0.0
+        y = torch.randint(s.num_classes, (B,), generator=self.g) if s.num_classes else None
+        teacher = self._teacher_for(y)
         for seg in segment_sizes(s.nfe, s.final_step_scale):
             sigma = torch.full((B,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item())
-            pi = self.student.policy(x, sigma)
-            loss, x = piid_segment(pi, self.teacher, x, r, seg, self.piid, s.shift, self.step, self.g, next_state=True)
+            pi = self.student.policy(x, sigma, y=y)
+            loss, x = piid_segment(pi, teacher, x, r, seg, self.piid, s.shift, self.step, self.g, next_state=True)
             (seg * loss).backward()                     # per-step backward: one student graph alive at a time
             total, r = total + seg * loss.item(), max(r - seg, 0.0)
         return total
@@ -374,11 +402,12 @@ class Distiller:
 # %% ../nbs/03_piid.ipynb #a7548012
 @torch.no_grad()
 def sample_student(student: Student, x1: torch.Tensor, nfe: int | None = None, temperature: float = 1.0, h: float = 0.0,
-                   total_substeps: int = 128, generator: torch.Generator | None = None, trajectory: bool = False):
+                   total_substeps: int = 128, generator: torch.Generator | None = None, trajectory: bool = False,
+                   y: torch.Tensor | None = None):
     """Few-step sampling from noise `x1` `(B, C)`: one student call per step, its policy rolled out over the step
     (flow-map scheduler; `h` = 0 deterministic, h > 0 rolls past the next grid point and re-noises to it).
     `temperature` < 1 sharpens GM policies on all but the last step. `nfe` defaults to the trained one (other values:
-    elastic inference on the same final-step scale and shift). Returns `(B, C)`, or `(x, states)` with the state at
+    elastic inference on the same final-step scale and shift). `y` `(B,)`: labels for a conditional student. Returns `(B, C)`, or `(x, states)` with the state at
     every grid point `(nfe + 1, B, C)`."""
     s = student.cfg
     nfe = s.nfe if nfe is None else nfe
@@ -389,7 +418,7 @@ def sample_student(student: Student, x1: torch.Tensor, nfe: int | None = None, t
     for k in range(nfe):
         r_src, r_to = float(grid[k]), float(grid[k + 1])
         s_src, s_to = warp(torch.tensor(r_src, dtype=torch.float64), s.shift).item(), warp(torch.tensor(r_to, dtype=torch.float64), s.shift).item()
-        pi = student.policy(x, torch.full((len(x),), s_src), eps=1e-4)
+        pi = student.policy(x, torch.full((len(x),), s_src), eps=1e-4, y=y)
         if k < nfe - 1 and isinstance(pi, GMFlowPolicy): pi = pi.temperature(temperature)
         m = (s_to * (1 - s_src) / (s_src * (1 - s_to))) ** (h * h) if (h > 0 and s_to > 0) else 1.0
         s_dst = s_to * m / ((1 - s_to) + s_to * m)                        # = s_to when h = 0
