@@ -147,7 +147,12 @@ class Student(nn.Module):
                              f'with values in [0, {n})')
         if x.ndim != 2 or x.shape[1] != self.mlp_cfg.dim:
             raise ValueError(f'x must have shape (B, {self.mlp_cfg.dim}), got {tuple(x.shape)}')
-        return self.net.body(torch.cat([x.float(), self.net.time_embedding(sigma) + self.class_emb(y)], dim=1))
+        return self.net.body(torch.cat([x.float(), self.cond_embedding(sigma, y)], dim=1))
+
+    def cond_embedding(self, sigma: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        "The condition embedding `(B, t_dim)`: the time embedding, plus the label embedding if conditional."
+        e = self.net.time_embedding(sigma)
+        return e + self.class_emb(y) if self.cfg.num_classes else e
 
     def forward(self, x: torch.Tensor, sigma, y: torch.Tensor | None = None) -> dict:
         "`x` `(B, C)`, `sigma` `(B,)` → GM: means `(B, K, C)`, logweights `(B, K, 1)`, logstd `(B, 1, 1)`; DX: nodes `(B, N, C)`; x0: u `(B, C)`."
@@ -157,9 +162,9 @@ class Student(nn.Module):
         o = self.head(h).reshape(B, -1, C)
         if self.cfg.kind == 'dx': return {'nodes': o}
         if self.cfg.kind == 'x0': return {'u': o[:, 0]}
-        temb = self.net.time_embedding(sigma).detach()                 # the std never trains the trunk
+        cond = self.cond_embedding(sigma, y).detach()                  # the std never trains the trunk
         return {'means': o, 'logweights': self.logweights(h).log_softmax(1)[:, :, None],
-                'logstd': self.logstd(temb)[:, :, None]}
+                'logstd': self.logstd(cond)[:, :, None]}
 
     def policy(self, x: torch.Tensor, sigma, eps: float = 1e-6, y: torch.Tensor | None = None):
         "The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call."
@@ -172,7 +177,7 @@ class Student(nn.Module):
 # %% ../nbs/03_piid.ipynb #46ed6057
 @dataclass
 class PiIDConfig:
-    "π-ID loss settings (reference §3.2); the ImageNet values, except `window_substeps`."
+    "π-ID loss settings (reference §3.2); the defaults are the ImageNet values (reference §6.1)."
     num_intermediate: int = 2      # N: teacher queries per student call
     window_substeps: int = 0       # W: micro-window length in substeps (3 on T2I)
     total_substeps: int = 128      # substeps over the whole [0, 1] raw interval
@@ -509,5 +514,5 @@ def format_rows(rows: list, floor: float | None = None) -> str:
     for r in rows:
         lines.append(f"| {r['method']} | {r['nfe']} | {r['sw2']:.4f} | {r['ratio']:.2f} | {r['alignment']:.3f} | "
                      f"{r.get('train_seconds', 0):.0f} | {r['seconds']:.3f} |")
-    if floor is not None: lines.append(f'\nnoise floor (two independent teacher reference sets): {floor:.4f}')
+    if floor is not None: lines.append(f'\nnoise floor (mean SW2 of fresh teacher sample sets to the reference set): {floor:.4f}')
     return '\n'.join(lines)

@@ -324,7 +324,7 @@ def plot_error_curves(curves: dict, xlabel: str = 'iteration', ylabel: str = 'me
 @torch.no_grad()
 def plot_policy_along(policy, x1: torch.Tensor, sigmas=(1.0, 0.7, 0.4, 0.15, 0.02), lim: float = 4.5,
                       total_substeps: int = 128, target: torch.Tensor | None = None):
-    """One policy (batch 1, C = 2) along its rollout from `x1` `(1, 2)`: posterior components (dot area ∝ weight,
+    """One policy (batch 1, C = 2) along its rollout from `x1` `(1, 2)`: posterior components (dot size grows with weight,
     shaded disc = one std) and the state at each σ; `target` (red +) marks the teacher's endpoint."""
     from matplotlib.patches import Circle
     end, traj = rollout(policy, x1, 1.0, 0.0, total_substeps, trajectory=True)
