@@ -18,10 +18,10 @@ from .piid import (METHODS, ToyEvaluator, format_rows, make_distiller, plot_samp
 from .policy import rollout
 from .toy import (DATASETS, GaussianMixture, TeacherTrainConfig, load_teacher, make_dataset, plot_loss,
                             plot_points, plot_trajectories, plot_velocity_fields, save_teacher, train_teacher)
-from .utils import load_tensors, save_json, sized
+from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_text, sized
 
 # %% auto #0
-__all__ = ['BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'prepare_out', 'run_toy', 'build_parser', 'main']
+__all__ = ['BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'JOB_KEYS', 'prepare_out', 'check_job', 'run_toy', 'build_parser', 'main']
 
 # %% ../nbs/cli.ipynb #c3f8d807
 def prepare_out(out) -> Path:
@@ -44,34 +44,59 @@ MAIN_METHODS = ('piflow-gm', 'piflow-dx', 'x0-regression')
 ABLATIONS = ('piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free')
 
 # %% ../nbs/cli.ipynb #e5720a2b
+JOB_KEYS = ('data', 'seed', 'teacher_iters', 'batch_size')    # what an output folder is tied to
+
+
+def check_job(out: Path, job: dict) -> None:
+    """An output folder holds one job: one data set, seed, teacher budget and student batch (`JOB_KEYS`), recorded in
+    `out/job.json` once its teacher is in place. If the folder holds another job, raise a `ValueError` naming what differs."""
+    path = out / 'job.json'
+    if path.exists():
+        try: old = load_json(path)
+        except (OSError, ValueError) as e:
+            raise ValueError(f'cannot read {path} ({e}); delete it or use another --out') from None
+        diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
+        if diff:
+            raise ValueError(f'{out} holds another job; differs in: ' + ', '.join(f'{k} ({old.get(k)!r} there, {job[k]!r} now)' for k in diff)
+                             + '. Use another --out, or delete the folder.')
+
+
 def _mlp(path: Path, data_name: str, data, cfg: TeacherTrainConfig, progress: bool):
-    "A flow-matching MLP for `data`: reloaded from `path` if it was trained with the same settings, else trained and saved."
+    """A flow-matching MLP for `data`: reloaded from `path` if it was trained with the same settings, trained and saved
+    if there is none (or it is damaged); a file trained with other settings is a `ValueError`, never overwritten."""
     wanted = {'data': data_name, 'train': {k: v for k, v in vars(cfg).items()}}
     if path.exists():
         try:
             _, meta = load_tensors(path)
-            if meta.get('extra', {}).get('trained') == wanted:
-                return load_teacher(path), {'kind': 'mlp', 'reused': True, **meta['extra']}
-        except Exception as e:          # a damaged file is retrained, never trusted
-            print(f'warning: ignoring {path}: {e}', file=sys.stderr)
+            trained = meta.get('extra', {}).get('trained')
+            if trained == wanted: return load_teacher(path), {'kind': 'mlp', 'reused': True, **meta['extra']}
+            raise ValueError(f'{path} was trained with other settings ({trained} there, {wanted} now); '
+                             'use another --out, or delete the file')
+        except DamagedFile as e:        # a damaged file is retrained, never trusted
+            print(f'warning: retraining: {e}', file=sys.stderr)
     model, hist = train_teacher(data, cfg=cfg, progress=progress)
     info = {'trained': wanted, 'seconds': hist['seconds'], 'final_loss': sum(hist['loss'][-100:]) / len(hist['loss'][-100:]),
             'skipped_steps': hist['skipped']}
     save_teacher(model, path, extra=info)
-    plot_loss(hist['loss'], title=f'{data_name}: flow-matching loss').savefig(path.with_suffix('.png'), dpi=100)
+    save_figure(plot_loss(hist['loss'], title=f'{data_name}: flow-matching loss'), path.with_suffix('.png'))
     return model, {'kind': 'mlp', 'reused': False, **info}
 
 
 def _distill(method: str, nfe: int, teacher, data, init, budget: dict, seed: int, ckpt: Path, progress: bool):
-    "Train (or resume, or reload) one student; a checkpoint of other settings is replaced."
-    d = make_distiller(method, nfe, teacher, data, init,
-                       train={'iters': budget['iters'], 'batch_size': budget['batch_size'], 'seed': seed})
+    """Train one student, resume it from `ckpt`, or reload it if it is done. A damaged checkpoint is retrained; one of
+    another configuration, or trained for more iterations than asked, is a `ValueError`."""
+    make = lambda: make_distiller(method, nfe, teacher, data, init,
+                                  train={'iters': budget['iters'], 'batch_size': budget['batch_size'], 'seed': seed})
+    d = make()
     if ckpt.exists():
         try: d.load(ckpt)
-        except ValueError as e:
-            print(f'warning: retraining {ckpt.name}: {e}', file=sys.stderr)
-            d = make_distiller(method, nfe, teacher, data, init,
-                               train={'iters': budget['iters'], 'batch_size': budget['batch_size'], 'seed': seed})
+        except DamagedFile as e:
+            print(f'warning: retraining: {e}', file=sys.stderr)
+            d = make()
+        except ValueError as e: raise ValueError(f'{e}; use another --out, or delete the file') from None
+    if d.step > budget['iters']:
+        raise ValueError(f"{ckpt} was trained for {d.step} iterations, more than the {budget['iters']} asked (--iters); "
+                         'use another --out, or ask for at least as many')
     if d.step < budget['iters']:
         d.run(budget['iters'], ckpt=ckpt, ckpt_every=max(budget['iters'] // 4, 1), progress=progress)
     return d
@@ -84,16 +109,20 @@ def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, t
     the student methods (default: GM, DX, x0-regression). Writes `metrics.json`, `metrics.md` and figures; returns the metrics."""
     if data not in DATASETS: raise ValueError(f'unknown dataset {data!r}; expected one of {", ".join(DATASETS)}')
     budget = dict(BUDGETS['full' if full else 'demo'])
-    for name, v in (('teacher_iters', teacher_iters), ('iters', iters), ('batch_size', batch_size), ('n_samples', n_samples)):
+    for name, flag, v in (('teacher_iters', '--teacher-iters', teacher_iters), ('iters', '--iters', iters),
+                          ('batch_size', '--batch', batch_size), ('n_samples', '--samples', n_samples)):
         if v is not None:
-            if v < 1: raise ValueError(f'{name} must be >= 1, got {v}')
+            if v < 1: raise ValueError(f'{name} ({flag}) must be >= 1, got {v}')
             budget[name] = v
     nfes = tuple(nfes)
     if not nfes or any((not isinstance(n, int)) or n < 1 for n in nfes): raise ValueError(f'NFE values must be integers >= 1, got {nfes}')
+    if len(set(nfes)) != len(nfes): raise ValueError(f'NFE values must be distinct, got {nfes}')
     methods = tuple(MAIN_METHODS if methods is None else methods)
     for m in methods:
         if m not in METHODS: raise ValueError(f'unknown method {m!r}; expected one of {", ".join(METHODS)}')
     out = prepare_out(out)
+    job = {'data': data, 'seed': seed, **budget}
+    check_job(out, job)
     start = time.time()
     dataset = make_dataset(data)
     tcfg = TeacherTrainConfig(iters=budget['teacher_iters'], seed=seed)
@@ -103,6 +132,7 @@ def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, t
     else:
         teacher, info = _mlp(out / 'teacher.safetensors', data, dataset, tcfg, progress)
         init = teacher
+    save_json({k: job[k] for k in JOB_KEYS}, out / 'job.json')          # the folder now belongs to this job
     ev = ToyEvaluator(teacher, n=budget['n_samples'], seed=seed + 1234)
     g = torch.Generator().manual_seed(seed + 1)
     vs_data = sw2_report(ev.ref, dataset.sample(len(ev.ref), g), [dataset.sample(len(ev.ref), g) for _ in range(3)])
@@ -134,13 +164,14 @@ def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, t
         pi = students[('piflow-gm', 1)].ema.policy(ev.x1[:300], torch.ones(300), eps=1e-4)
         _, straj = rollout(pi, ev.x1[:300], 1.0, 0.0, trajectory=True)
         figs['student_trajectories.png'] = plot_trajectories(straj, title='π-Flow GM student: 1 network call')
-    for name, fig in figs.items(): fig.savefig(out / name, dpi=100)
+    for name, fig in figs.items(): save_figure(fig, out / name)
+    loss_png = out / ('init.png' if isinstance(dataset, GaussianMixture) else 'teacher.png')
     metrics = {'dataset': data, 'floor': ev.floor, 'rows': rows, 'budget': budget, 'teacher': info,
                'teacher_vs_data': vs_data, 'seconds': time.time() - start,
-               'figures': sorted(p.name for p in out.glob('*.png'))}
+               'figures': sorted(figs) + ([loss_png.name] if loss_png.exists() else [])}
     save_json(metrics, out / 'metrics.json')
     md = f'# {data}: few-step samplers vs the teacher (128 Euler steps)\n\n' + format_rows(rows, ev.floor) + '\n'
-    (out / 'metrics.md').write_text(md, encoding='utf-8')
+    save_text(md, out / 'metrics.md')
     return metrics
 
 # %% ../nbs/cli.ipynb #6d6fda50
@@ -182,9 +213,11 @@ def main(argv=None):
                   f"metrics.md and {len(m['figures'])} figures.")
         elif args.command == 'bench':
             from piflow_ref.bench import bench_policy, format_bench
+            if args.out and Path(args.out).is_dir(): raise ValueError(f'--out must be a file name, got the folder {args.out}')
             if args.out: prepare_out(Path(args.out).parent)
             res = bench_policy(batch=args.batch, K=args.K, rounds=args.rounds)
             print(format_bench(res))
             if args.out: save_json(res, args.out)
-    except ValueError as e:
-        parser.error(str(e))
+    except ValueError as e:                     # a one-line message and exit code 2, like argparse's own errors
+        print(f'piflow-ref {args.command}: error: {e}', file=sys.stderr)
+        sys.exit(2)

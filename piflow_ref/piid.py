@@ -242,6 +242,8 @@ def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConf
         with torch.no_grad():
             x_a = rollout(pi_d, x, r, r_a, T, shift)
             u_t = teacher(x_a, warp(r_a, shift)).float()                   # one teacher query per state
+        if u_t.shape != x_a.shape:
+            raise ValueError(f'the teacher must return a velocity of the shape of x {tuple(x_a.shape)}, got {tuple(u_t.shape)}')
         pred.append(average_velocity(policy, x_a, r_a, (r_b - w).clamp_min(0), T, shift, cfg.checkpoint))
         target.append(u_t)
         x = x_a + bcast(warp(r_b, shift) - warp(r_a, shift), x_a) * u_t   # teacher Euler over h_i (nothing if ρ = 0)

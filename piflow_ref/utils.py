@@ -17,7 +17,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['in_test', 'sized', 'seed_everything', 'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors']
+__all__ = ['in_test', 'sized', 'seed_everything', 'atomic_write', 'DamagedFile', 'save_text', 'save_figure', 'save_json',
+           'load_json', 'save_tensors', 'load_tensors']
 
 # %% ../nbs/utils.ipynb #9ac265f5
 def in_test() -> bool:
@@ -47,11 +48,34 @@ def atomic_write(path, write: Callable[[str], None]) -> Path:
     try:
         write(tmp)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    m = os.umask(0); os.umask(m)
+    return m
+
+
+class DamagedFile(ValueError):
+    "A file that exists but cannot be read as what it should be (truncated, overwritten, not safetensors)."
+
+
+def save_text(text: str, path) -> Path:
+    "Write `text` (UTF-8) to `path`, atomically."
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f: f.write(text)
+    return atomic_write(path, write)
+
+
+def save_figure(fig, path, dpi: int = 100) -> Path:
+    "Save a matplotlib figure to `path` (format from its suffix), atomically."
+    path = Path(path)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip('.') or 'png', dpi=dpi))
 
 
 def save_json(obj, path) -> Path:
@@ -74,9 +98,12 @@ def save_tensors(tensors: dict, path, meta: dict | None = None) -> Path:
 
 
 def load_tensors(path, device='cpu') -> tuple[dict, dict]:
-    "Load `(tensors, meta)` written by `save_tensors`."
+    "Load `(tensors, meta)` written by `save_tensors`; an unreadable file is a `DamagedFile` naming it."
     from safetensors import safe_open
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'no such file: {path}')
-    with safe_open(str(path), framework='pt') as f: header = f.metadata() or {}
-    return load_file(str(path), device=str(device)), json.loads(header.get('json', '{}'))
+    try:
+        with safe_open(str(path), framework='pt') as f: header = f.metadata() or {}
+        return load_file(str(path), device=str(device)), json.loads(header.get('json', '{}'))
+    except Exception as e:          # safetensors raises its own error type for a truncated or foreign file
+        raise DamagedFile(f'{path} is damaged or not a safetensors file ({type(e).__name__}: {e})') from None

@@ -1,5 +1,6 @@
 """The console script: bad input ends with a clear message, and a small run writes what it promises."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +12,14 @@ def run(*args, **kw):
     return subprocess.run([str(BIN / 'piflow-ref'), *args], capture_output=True, text=True, **kw)
 
 
-def test_unknown_dataset():
-    res = run('toy', '--data', 'spirals')
+def test_unknown_dataset(tmp_path):
+    res = run('toy', '--data', 'spirals', '--out', str(tmp_path))
     assert res.returncode == 2 and "invalid choice: 'spirals'" in res.stderr
 
 
 def test_bad_counts(tmp_path):
     res = run('toy', '--teacher-iters', '0', '--out', str(tmp_path))
-    assert res.returncode == 2 and 'teacher_iters must be >= 1' in res.stderr
+    assert res.returncode == 2 and 'teacher_iters (--teacher-iters) must be >= 1' in res.stderr
 
 
 def test_unwritable_out(tmp_path):
@@ -57,3 +58,16 @@ def test_small_run_and_reuse(tmp_path):
     assert m2['teacher']['reused']
     for a, b in zip(m['rows'], m2['rows']):          # students reloaded, not retrained: the same samples
         assert a['sw2'] == b['sw2'] and a['train_seconds'] == b['train_seconds'], (a, b)
+    umask = os.umask(0); os.umask(umask)
+    for name in ('metrics.json', 'metrics.md', 'samples.png', 'students/piflow-gm-1.safetensors'):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name     # written atomically, usual mode
+    other = run(*[('300' if a == '200' else a) for a in args])                     # another teacher budget: refused
+    assert other.returncode == 2 and 'differs in: teacher_iters (200 there, 300 now)' in other.stderr, other.stderr
+    assert json.loads((tmp_path / 'metrics.json').read_text()) == m2               # and nothing was touched
+    shorter = run(*[('2' if a == '4' else a) for a in args])
+    assert shorter.returncode == 2 and 'more than the 2 asked' in shorter.stderr, shorter.stderr
+
+
+def test_bench_out_folder(tmp_path):
+    res = run('bench', 'policy', '--out', str(tmp_path))                           # refused before the benchmark runs
+    assert res.returncode == 2 and '--out must be a file name' in res.stderr, res.stderr
