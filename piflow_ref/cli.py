@@ -6,22 +6,27 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .flow import sample_ode, sigma_grid
 from .metrics import sw2_report
-from .piid import (METHODS, ToyEvaluator, format_rows, make_distiller, plot_sample_grid, sample_student)
+from .piid import (ABLATIONS, BUDGETS, MAIN_METHODS, METHODS, compare_methods, format_summary, make_distiller,
+                             plot_sample_grid, summarize)
 from .policy import rollout
 from .toy import (DATASETS, GaussianMixture, TeacherTrainConfig, load_teacher, make_dataset, plot_loss,
                             plot_points, plot_trajectories, plot_velocity_fields, save_teacher, train_teacher)
 from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_text, sized
 
 # %% auto #0
-__all__ = ['BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'JOB_KEYS', 'prepare_out', 'check_job', 'run_toy', 'build_parser', 'main']
+__all__ = ['JOB_KEYS', 'prepare_out', 'check_job', 'train_students', 'headline', 'run_toy', 'build_parser', 'main']
 
 # %% ../nbs/cli.ipynb #c3f8d807
 def prepare_out(out) -> Path:
@@ -34,14 +39,6 @@ def prepare_out(out) -> Path:
     except OSError as e:
         raise ValueError(f'cannot write to the output folder {out}: {e.strerror or e}') from None
     return out
-
-# %% ../nbs/cli.ipynb #3ccb19ec
-BUDGETS = {   # teacher iterations, student iterations and batch, evaluation samples
-    'demo': dict(teacher_iters=8_000, iters=100, batch_size=512, n_samples=4_000),
-    'full': dict(teacher_iters=20_000, iters=600, batch_size=1024, n_samples=4_000),
-}
-MAIN_METHODS = ('piflow-gm', 'piflow-dx', 'x0-regression')
-ABLATIONS = ('piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free')
 
 # %% ../nbs/cli.ipynb #e5720a2b
 JOB_KEYS = ('data', 'seed', 'teacher_iters', 'batch_size')    # what an output folder is tied to
@@ -85,8 +82,8 @@ def _mlp(path: Path, data_name: str, data, cfg: TeacherTrainConfig, progress: bo
 def _distill(method: str, nfe: int, teacher, data, init, budget: dict, seed: int, ckpt: Path, progress: bool):
     """Train one student, resume it from `ckpt`, or reload it if it is done. A damaged checkpoint is retrained; one of
     another configuration, or trained for more iterations than asked, is a `ValueError`."""
-    make = lambda: make_distiller(method, nfe, teacher, data, init,
-                                  train={'iters': budget['iters'], 'batch_size': budget['batch_size'], 'seed': seed})
+    train = {k: budget[k] for k in ('iters', 'batch_size', 'lr')} | {'seed': seed}
+    make = lambda: make_distiller(method, nfe, teacher, data, init, student={'seed': seed}, train=train)
     d = make()
     if ckpt.exists():
         try: d.load(ckpt)
@@ -101,25 +98,69 @@ def _distill(method: str, nfe: int, teacher, data, init, budget: dict, seed: int
         d.run(budget['iters'], ckpt=ckpt, ckpt_every=max(budget['iters'] // 4, 1), progress=progress)
     return d
 
+
+def _ckpt(out: Path, method: str, nfe: int, seed: int) -> Path:
+    return out / 'students' / f'{method}-{nfe}-seed{seed}.safetensors'
+
+
+def _train_in_worker(out: str, data: str, method: str, nfe: int, seed: int, budget: dict) -> float:
+    """Train (or resume) one student of the toy job into its checkpoint, in a worker process with one thread; the
+    teacher comes from the job folder. Returns its training seconds."""
+    torch.set_num_threads(1)
+    out, dataset = Path(out), make_dataset(data)
+    if isinstance(dataset, GaussianMixture): teacher, init = dataset.velocity, load_teacher(out / 'init.safetensors')
+    else: teacher = init = load_teacher(out / 'teacher.safetensors')
+    return _distill(method, nfe, teacher, dataset, init, budget, seed, _ckpt(out, method, nfe, seed), False).seconds
+
+
+def train_students(out: Path, data: str, jobs: list, budget: dict, workers: int, progress: bool = True):
+    """Train the students `jobs` = [(method, nfe, seed), …] of a toy job into their checkpoints with `workers` processes
+    of one thread each. The toy's tensors are small, so one thread does about as much as two and two processes about
+    twice as much as one. Errors (a checkpoint of another configuration, say) are raised here, as in one process."""
+    ctx = multiprocessing.get_context('spawn')                     # fork is unsafe once torch has started its threads
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+        futures = {pool.submit(_train_in_worker, str(out), data, *job, budget): job for job in jobs}
+        for i, f in enumerate(as_completed(futures)):
+            seconds = f.result()
+            if progress: print(f'  [{i + 1}/{len(jobs)}] trained %s at %d NFE, seed %d: {seconds:.0f} s' % futures[f], file=sys.stderr)
+
 # %% ../nbs/cli.ipynb #f47db7f8
+def headline(summary: list, data: str) -> str:
+    "One line that says what the table shows: each method's ratio at each NFE, next to the teacher's Euler sampler."
+    by = {(s['method'], s['nfe']): s['ratio'] for s in summary}
+    nfes = sorted({s['nfe'] for s in summary if s['method'] != 'teacher-euler'} & {s['nfe'] for s in summary if s['method'] == 'teacher-euler'})
+    names = {'piflow-gm': 'π-Flow GM', 'piflow-dx': 'π-Flow DX', 'x0-regression': 'x0-regression', 'teacher-euler': "the teacher's Euler sampler"}
+    parts = [f"{names[m]} {' / '.join(f'{by[(m, k)]:.2f}' for k in nfes)}" for m in names if all((m, k) in by for k in nfes)]
+    return (f"{data}, SW2 ÷ noise floor at {' / '.join(map(str, nfes))} NFE (1 = as good as the teacher's 128 steps"
+            + (f"; the teacher's own 128-step samples: {by[('teacher-euler', 128)]:.2f}" if ('teacher-euler', 128) in by else '')
+            + '): ' + ', '.join(parts) + '.')
+
+
 def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, teacher_iters: int | None = None,
-            iters: int | None = None, batch_size: int | None = None, n_samples: int | None = None, nfes=(1, 2, 4),
-            methods=None, ablations: bool = True, seed: int = 0, progress: bool = True) -> dict:
+            iters: int | None = None, batch_size: int | None = None, lr: float | None = None, n_samples: int | None = None,
+            seeds: int | None = None, nfes=(1, 2, 4), methods=None, ablations: bool | None = None, seed: int = 0,
+            workers: int = 1, progress: bool = True) -> dict:
     """The main job (see above). `full` picks the full budget, the other arguments override it; `methods` restricts
-    the student methods (default: GM, DX, x0-regression). Writes `metrics.json`, `metrics.md` and figures; returns the metrics."""
+    the student methods (default: GM, DX, x0-regression); `ablations` (default: with `full` only) adds the GM ablations
+    at 2 NFE; `seeds` runs seeds `seed`, `seed` + 1, … (the teacher always comes from `seed`); `workers` > 1 trains
+    the students in that many processes. Writes `metrics.json`, `metrics.md` and figures; returns the metrics."""
     if data not in DATASETS: raise ValueError(f'unknown dataset {data!r}; expected one of {", ".join(DATASETS)}')
     budget = dict(BUDGETS['full' if full else 'demo'])
     for name, flag, v in (('teacher_iters', '--teacher-iters', teacher_iters), ('iters', '--iters', iters),
-                          ('batch_size', '--batch', batch_size), ('n_samples', '--samples', n_samples)):
-        if v is not None:
-            if v < 1: raise ValueError(f'{name} ({flag}) must be >= 1, got {v}')
-            budget[name] = v
+                          ('batch_size', '--batch', batch_size), ('lr', '--lr', lr), ('n_samples', '--samples', n_samples),
+                          ('seeds', '--seeds', seeds)):
+        if v is None: continue
+        if name == 'lr' and not v > 0: raise ValueError(f'lr (--lr) must be > 0, got {v}')
+        if name != 'lr' and v < 1: raise ValueError(f'{name} ({flag}) must be >= 1, got {v}')
+        budget[name] = v
     nfes = tuple(nfes)
     if not nfes or any((not isinstance(n, int)) or n < 1 for n in nfes): raise ValueError(f'NFE values must be integers >= 1, got {nfes}')
     if len(set(nfes)) != len(nfes): raise ValueError(f'NFE values must be distinct, got {nfes}')
     methods = tuple(MAIN_METHODS if methods is None else methods)
     for m in methods:
         if m not in METHODS: raise ValueError(f'unknown method {m!r}; expected one of {", ".join(METHODS)}')
+    ablations = full if ablations is None else ablations
+    if not (isinstance(workers, int) and workers >= 1): raise ValueError(f'workers (--workers) must be an integer >= 1, got {workers!r}')
     out = prepare_out(out)
     job = {'data': data, 'seed': seed, **budget}
     check_job(out, job)
@@ -133,44 +174,40 @@ def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, t
         teacher, info = _mlp(out / 'teacher.safetensors', data, dataset, tcfg, progress)
         init = teacher
     save_json({k: job[k] for k in JOB_KEYS}, out / 'job.json')          # the folder now belongs to this job
-    ev = ToyEvaluator(teacher, n=budget['n_samples'], seed=seed + 1234)
-    g = torch.Generator().manual_seed(seed + 1)
-    vs_data = sw2_report(ev.ref, dataset.sample(len(ev.ref), g), [dataset.sample(len(ev.ref), g) for _ in range(3)])
-    rows, samples = [], {}
-    def record(method, nfe, sample, d=None):
-        r = ev(sample)
-        rows.append({'method': method, 'nfe': nfe, **r, 'train_seconds': d.seconds if d else 0.0,
-                     'iters': d.step if d else 0})
-        samples[(method, nfe)] = sample(ev.x1)
-        if progress: print(f"  {method:26s} {nfe} NFE: ratio {r['ratio']:6.2f}, alignment {r['alignment']:.3f}", file=sys.stderr)
-    students = {}
-    for nfe in nfes:
-        record('teacher-euler', nfe, lambda x: sample_ode(teacher, x, sigma_grid(nfe)))
-        for m in methods:
-            d = students[(m, nfe)] = _distill(m, nfe, teacher, dataset, init, budget, seed, out / 'students' / f'{m}-{nfe}.safetensors', progress)
-            record(m, nfe, lambda x: sample_student(d.ema, x), d)
+    seed_list, abl_nfe = tuple(range(seed, seed + budget['seeds'])), (2 if 2 in nfes else nfes[0])
+    jobs = [(m, k, s) for s in seed_list for k in nfes for m in methods] + [(m, abl_nfe, s) for s in seed_list for m in ABLATIONS if ablations]
+    if workers > 1: train_students(out, data, jobs, budget, workers, progress)
+    distill = lambda m, k, s: _distill(m, k, teacher, dataset, init, budget, s, _ckpt(out, m, k, s), progress)   # trains or reloads
+    res = compare_methods(teacher, dataset, methods, nfes, seed_list, init=init, n_samples=budget['n_samples'], distill=distill)
     if ablations:
-        nfe = 2 if 2 in nfes else nfes[0]
-        for m in ABLATIONS:
-            d = _distill(m, nfe, teacher, dataset, init, budget, seed, out / 'students' / f'{m}-{nfe}.safetensors', progress)
-            record(m, nfe, lambda x: sample_student(d.ema, x), d)
-    # figures
-    _, traj = sample_ode(teacher, ev.x1[:300], sigma_grid(128), trajectory=True)
-    figs = {'data.png': plot_points({f'{data} data': dataset.sample(4000, g), 'teacher, 128 Euler steps': ev.ref[:4000]}),
+        res.rows += compare_methods(teacher, dataset, ABLATIONS, (abl_nfe,), seed_list, init=init, n_samples=budget['n_samples'],
+                                    teacher_rows=False, distill=distill).rows
+    rows, summary = res.rows, summarize(res.rows)
+    # figures (the first seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    ev_ref = res.samples[('teacher-euler', 128)]
+    vs_data = sw2_report(ev_ref, dataset.sample(len(ev_ref), g), [dataset.sample(len(ev_ref), g) for _ in range(3)])
+    x1 = torch.randn(300, 2, generator=g)
+    _, traj = sample_ode(teacher, x1, sigma_grid(128), trajectory=True)
+    figs = {'data.png': plot_points({f'{data} data': dataset.sample(4000, g), 'teacher, 128 Euler steps': ev_ref[:4000]}),
             'trajectories.png': plot_trajectories(traj, title=f'teacher: noise → {data}'),
             'velocity_field.png': plot_velocity_fields({'teacher': teacher}),
-            'samples.png': plot_sample_grid({k: v[:2000] for k, v in samples.items() if k[0] in ('teacher-euler',) + methods})}
-    if ('piflow-gm', 1) in students:
-        pi = students[('piflow-gm', 1)].ema.policy(ev.x1[:300], torch.ones(300), eps=1e-4)
-        _, straj = rollout(pi, ev.x1[:300], 1.0, 0.0, trajectory=True)
+            'samples.png': plot_sample_grid({k: v[:2000] for k, v in res.samples.items()
+                                             if k[0] in ('teacher-euler',) + methods and k[1] in nfes})}
+    if ('piflow-gm', 1) in res.students:
+        pi = res.students[('piflow-gm', 1)].ema.policy(x1, torch.ones(300), eps=1e-4)
+        _, straj = rollout(pi, x1, 1.0, 0.0, trajectory=True)
         figs['student_trajectories.png'] = plot_trajectories(straj, title='π-Flow GM student: 1 network call')
     for name, fig in figs.items(): save_figure(fig, out / name)
     loss_png = out / ('init.png' if isinstance(dataset, GaussianMixture) else 'teacher.png')
-    metrics = {'dataset': data, 'floor': ev.floor, 'rows': rows, 'budget': budget, 'teacher': info,
-               'teacher_vs_data': vs_data, 'seconds': time.time() - start,
-               'figures': sorted(figs) + ([loss_png.name] if loss_png.exists() else [])}
+    floor = float(np.mean([r['floor'] for r in rows if (r['method'], r['nfe']) == ('teacher-euler', 128)]))
+    metrics = {'dataset': data, 'floor': floor, 'seeds': list(seed_list), 'rows': rows, 'summary': summary,
+               'headline': headline(summary, data), 'budget': budget, 'teacher': info, 'teacher_vs_data': vs_data,
+               'seconds': time.time() - start, 'figures': sorted(figs) + ([loss_png.name] if loss_png.exists() else [])}
     save_json(metrics, out / 'metrics.json')
-    md = f'# {data}: few-step samplers vs the teacher (128 Euler steps)\n\n' + format_rows(rows, ev.floor) + '\n'
+    md = (f'# {data}: few-step samplers vs the teacher (128 Euler steps)\n\n{metrics["headline"]}\n\n' + format_summary(summary)
+          + f'\n\nBudget: {budget}; seeds {list(seed_list)} (± is the standard deviation over the seeds). '
+          f'Mean noise floor (SW2 of fresh teacher sample sets to the reference set): {floor:.4f}.\n')
     save_text(md, out / 'metrics.md')
     return metrics
 
@@ -181,15 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     toy = sub.add_parser('toy', help='the 2-D main job: teacher, distilled students, figures and metrics.json')
     toy.add_argument('--data', choices=DATASETS, default='checkerboard', help='2-D data set (default: checkerboard)')
     toy.add_argument('--out', default='outputs/toy', help='output folder (default: outputs/toy)')
-    toy.add_argument('--full', action='store_true', help=f"full budget {BUDGETS['full']} (default: demo {BUDGETS['demo']})")
+    toy.add_argument('--full', action='store_true', help=f"full budget {BUDGETS['full']} and the ablations (default: demo {BUDGETS['demo']})")
     toy.add_argument('--teacher-iters', type=int, default=None, help='teacher training iterations')
     toy.add_argument('--iters', type=int, default=None, help='training iterations per student')
     toy.add_argument('--batch', type=int, default=None, help='student batch size')
+    toy.add_argument('--lr', type=float, default=None, help='student learning rate')
+    toy.add_argument('--seeds', type=int, default=None, help='number of seeds (students and evaluation sets): --seed, --seed + 1, …')
     toy.add_argument('--samples', type=int, default=None, help='samples for the metrics')
     toy.add_argument('--nfe', type=int, nargs='+', default=[1, 2, 4], help='student step counts (default: 1 2 4)')
     toy.add_argument('--methods', nargs='+', default=None, help=f'student methods (default: {" ".join(MAIN_METHODS)})')
-    toy.add_argument('--no-ablations', action='store_true', help=f'skip the ablations {", ".join(ABLATIONS)}')
+    toy.add_argument('--ablations', action=argparse.BooleanOptionalAction, default=None,
+                     help=f'the GM ablations at 2 NFE ({", ".join(ABLATIONS)}); default: with --full only')
     toy.add_argument('--seed', type=int, default=0)
+    toy.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
+                     help='processes that train students side by side, one thread each (default: min(2, CPU count))')
     toy.add_argument('--no-progress', action='store_true', help='hide progress bars')
     bench = sub.add_parser('bench', help='benchmarks: ratios measured side by side in one run')
     bench.add_argument('name', choices=['policy'], help='policy: policy velocity and rollout vs a teacher forward')
@@ -206,11 +248,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == 'toy':
-            m = run_toy(args.data, args.out, args.full, args.teacher_iters, args.iters, args.batch, args.samples, args.nfe,
-                        args.methods, not args.no_ablations, args.seed, progress=not args.no_progress)
-            print(format_rows(m['rows'], m['floor']))
-            print(f"{m['dataset']}: {len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, "
-                  f"metrics.md and {len(m['figures'])} figures.")
+            m = run_toy(args.data, args.out, args.full, args.teacher_iters, args.iters, args.batch, args.lr, args.samples,
+                        args.seeds, args.nfe, args.methods, args.ablations, args.seed, args.workers, progress=not args.no_progress)
+            print(format_summary(m['summary']))
+            print(m['headline'])
+            print(f"{len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, metrics.md and "
+                  f"{len(m['figures'])} figures.")
         elif args.command == 'bench':
             from piflow_ref.bench import bench_policy, format_bench
             if args.out and Path(args.out).is_dir(): raise ValueError(f'--out must be a file name, got the folder {args.out}')

@@ -77,19 +77,20 @@ def _check_guidance(scale, interval):
 
 
 def cfg_velocity(u_pos: torch.Tensor, u_neg: torch.Tensor, sigma, scale: float, interval=(0.0, 1.0)) -> torch.Tensor:
-    """u = u_pos + (g − 1)(u_pos − u_neg), g = `scale` where σ ∈ `interval` (in σ) and 1 elsewhere, per sample.
-    `u_pos`, `u_neg` `(B, C, *S)` (conditional, null); `sigma` a float or `(B,)`. Returns `(B, C, *S)`."""
+    """u = u_pos + (g − 1)(u_pos − u_neg), g = `scale` where σ ∈ `interval` (in σ) and 1 elsewhere, per sample; a
+    scale <= 1 is no guidance (u = u_pos), as in the official code. `u_pos`, `u_neg` `(B, C, *S)` (conditional, null);
+    `sigma` a float or `(B,)`. Returns `(B, C, *S)`."""
     lo, hi = _check_guidance(scale, interval)
     if u_pos.shape != u_neg.shape: raise ValueError(f'u_pos and u_neg must have the same shape, got {tuple(u_pos.shape)} and {tuple(u_neg.shape)}')
     s = batch_sigma(sigma, u_pos)
-    gain = ((s >= lo) & (s <= hi)).to(u_pos.dtype) * (scale - 1.0)           # (B,): g − 1 inside, 0 outside
+    gain = ((s >= lo) & (s <= hi)).to(u_pos.dtype) * max(scale - 1.0, 0.0)   # (B,): g − 1 inside, 0 outside
     return u_pos + bcast(gain, u_pos) * (u_pos - u_neg)
 
 
 class GuidedTeacher:
     """A conditional teacher `teacher(x, σ, y)` under CFG, itself a conditional teacher `(x (B, C, *S), σ, y (B,))`.
     One batched call on `[x; x]` with labels `[null; y]` (the reference's `[neg; pos]`), combined by `cfg_velocity`;
-    `scale` = 1 is the plain conditional teacher and costs one call of batch B."""
+    `scale` <= 1 is the plain conditional teacher (no guidance) and costs one call of batch B."""
 
     def __init__(self, teacher, null_label: int, scale: float, interval=(0.0, 1.0)):
         self.interval = _check_guidance(scale, interval)
@@ -98,7 +99,7 @@ class GuidedTeacher:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
         s = batch_sigma(sigma, x)
-        if self.scale == 1: return self.teacher(x, s, y)
+        if self.scale <= 1: return self.teacher(x, s, y)
         u = self.teacher(torch.cat([x, x]), torch.cat([s, s]), torch.cat([torch.full_like(y, self.null_label), y]))
         u_neg, u_pos = u.chunk(2)
         return cfg_velocity(u_pos, u_neg, s, self.scale, self.interval)

@@ -18,14 +18,15 @@ from tqdm.auto import tqdm
 
 from .flow import _check_nfe, batch_sigma, bcast, interpolate, raw_grid, sample_ode, sigma_grid, unwarp, warp
 from .metrics import alignment, sw2_report
-from .policy import DXPolicy, GMFlowPolicy, rollout
+from .policy import DXPolicy, GMFlowPolicy, average_velocity, rollout
 from .toy import MLPConfig, MLPVelocity
 from .utils import load_tensors, save_tensors, sized
 
 # %% auto #0
-__all__ = ['METHODS', 'segment_sizes', 'sample_source_times', 'StudentConfig', 'ConstantPolicy', 'Student', 'PiIDConfig',
-           'teacher_ratio', 'average_velocity', 'piid_segment', 'x0_regression_loss', 'DistillConfig', 'ema_update',
-           'Distiller', 'sample_student', 'ToyEvaluator', 'make_distiller', 'plot_sample_grid', 'format_rows']
+__all__ = ['BUDGETS', 'METHODS', 'MAIN_METHODS', 'ABLATIONS', 'segment_sizes', 'sample_source_times', 'StudentConfig',
+           'ConstantPolicy', 'Student', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss',
+           'DistillConfig', 'ema_update', 'Distiller', 'sample_student', 'ToyEvaluator', 'make_distiller',
+           'plot_sample_grid', 'Comparison', 'compare_methods', 'summarize', 'clearly_better', 'format_summary']
 
 # %% ../nbs/03_piid.ipynb #c2dd9beb
 def _check_f(f):
@@ -93,7 +94,8 @@ class ConstantPolicy:
 class Student(nn.Module):
     """A policy network for 2-D points: the teacher's trunk (copied) with a new head. `forward(x (B, C), sigma (B,))`
     returns the raw outputs; `policy(x, sigma)` wraps them as a `GMFlowPolicy`, `DXPolicy` or `ConstantPolicy`.
-    With `teacher=None` the trunk is freshly initialised (`mlp_cfg`) and the mean-head bias noise is N(0, 0.1²).
+    With `teacher=None` the trunk is freshly initialised (`mlp_cfg`) and a GM head starts as the official code's
+    from-scratch head: zero mean-head weights, bias N(0, 0.1²), a zero log-std layer (std 1).
     With `cfg.num_classes` > 0 every call also takes labels `y` `(B,)`; their embedding starts at zero, so the
     conditional student starts as the unconditional network it was copied from."""
 
@@ -120,13 +122,13 @@ class Student(nn.Module):
                 self.head.weight.copy_(out.weight.repeat(n_out, 1)); self.head.bias.copy_(out.bias.repeat(n_out))
                 if cfg.kind == 'dx' and cfg.dx_mode == 'poly':    # coefficient 0 = teacher, higher orders zero
                     self.head.weight[C:].zero_(); self.head.bias[C:].zero_()
+            elif cfg.kind == 'gm':                                # from scratch: zero weights, the bias below alone
+                self.head.weight.zero_(); self.head.bias.zero_()
             if cfg.kind == 'gm':
                 noise = cfg.bias_noise if copy_out else 0.1
                 self.head.bias.add_(noise * torch.randn(n_out * C, generator=g))
-        if cfg.kind == 'gm':
-            with torch.no_grad():
                 self.logweights.weight.zero_(); self.logweights.bias.zero_()
-                self.logstd[-1].weight.zero_(); self.logstd[-1].bias.fill_(math.log(cfg.init_std))
+                self.logstd[-1].weight.zero_(); self.logstd[-1].bias.fill_(math.log(cfg.init_std) if copy_out else 0.0)
         if cfg.num_classes:
             self.class_emb = nn.Embedding(cfg.num_classes, self.mlp_cfg.t_dim)
             nn.init.zeros_(self.class_emb.weight)
@@ -166,12 +168,13 @@ class Student(nn.Module):
         return {'means': o, 'logweights': self.logweights(h).log_softmax(1)[:, :, None],
                 'logstd': self.logstd(cond)[:, :, None]}
 
-    def policy(self, x: torch.Tensor, sigma, eps: float = 1e-6, y: torch.Tensor | None = None):
-        "The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call."
+    def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
+        """The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call.
+        `eps` defaults to the official training values: 1e-6 for GM, 1e-4 for DX."""
         out = self(x, sigma, y)
-        if self.cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps)
+        if self.cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps or 1e-6)
         if self.cfg.kind == 'dx':
-            return DXPolicy(out['nodes'], x, sigma, self.segment_size, self.cfg.shift, self.cfg.dx_mode, eps)
+            return DXPolicy(out['nodes'], x, sigma, self.segment_size, self.cfg.shift, self.cfg.dx_mode, eps or 1e-4)
         return ConstantPolicy(out['u'])
 
 # %% ../nbs/03_piid.ipynb #46ed6057
@@ -195,19 +198,6 @@ class PiIDConfig:
 def teacher_ratio(it: int, num_decay_iters: int) -> float:
     "ρ(it) = 1 − min(it, n)/n for n > 0 (else 0): the share of each segment covered by teacher Euler steps."
     return 1.0 - min(it, num_decay_iters) / num_decay_iters if num_decay_iters > 0 else 0.0
-
-# %% ../nbs/03_piid.ipynb #8abd8535
-def average_velocity(policy, x_a: torch.Tensor, r_a: torch.Tensor, r_end: torch.Tensor, total_substeps: int = 128,
-                     shift: float = 1.0, checkpoint: bool = False) -> torch.Tensor:
-    """The live policy's (with grad) velocity averaged over `[r_end, r_a]`: (x_a − x_end)/max(σ_a − σ_end, 1e-4), with
-    x_end its own rollout; samples whose window is under 2 substeps use the instantaneous π(x_a, σ_a). `(B, C, *S)`."""
-    s_a = warp(r_a, shift)
-    u = policy.velocity(x_a, s_a)
-    long = ((r_a - r_end) * total_substeps).round() >= 2                      # (B,)
-    if not long.any(): return u
-    x_end = rollout(policy, x_a, r_a, torch.where(long, r_end, r_a), total_substeps, shift, checkpoint=checkpoint)
-    mean_u = (x_a - x_end) / bcast((s_a - warp(torch.where(long, r_end, r_a), shift)).clamp_min(1e-4), x_a)
-    return torch.where(bcast(long, u), mean_u, u)
 
 # %% ../nbs/03_piid.ipynb #a60dcb8a
 def _sorted_gaps(B: int, n: int, generator, closed: bool) -> torch.Tensor:
@@ -283,6 +273,13 @@ class DistillConfig:
     def __post_init__(self):
         if self.iters < 0 or self.batch_size < 1: raise ValueError(f'iters must be >= 0 and batch_size >= 1, got {self.iters}, {self.batch_size}')
 
+
+BUDGETS = {   # the toy tables' budgets (`piflow-ref toy`, and `--full`): teacher iterations; student iterations, batch
+    # and learning rate; evaluation samples; seeds. The demo's fits a few minutes on 2 CPU cores.
+    'demo': dict(teacher_iters=8_000, iters=300, batch_size=1024, lr=2e-3, n_samples=4_000, seeds=1),
+    'full': dict(teacher_iters=20_000, iters=600, batch_size=1024, lr=1e-3, n_samples=4_000, seeds=3),
+}
+
 # %% ../nbs/03_piid.ipynb #85c4c3c9
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, start: int = 0) -> float:
@@ -299,7 +296,8 @@ class Distiller:
     `.sample(n, generator)` (unused when `cfg.data_free`). A class-conditional student (`num_classes` > 0) is trained
     against `teacher(x, σ, y)` (a guided teacher, say), on `data.sample_labelled(n, generator)` → `(x0, y)` or, data-free,
     on uniform labels. All randomness comes from one generator, so `save` and `load` resume exactly. `ema` is the
-    model to sample from."""
+    model to sample from. `seconds` is the training time and `teacher_calls` the number of teacher velocity
+    evaluations (one per sample and query; a CFG teacher spends two network rows on each), both summed over resumes."""
 
     def __init__(self, student: Student, teacher, data=None, piid: PiIDConfig = PiIDConfig(),
                  cfg: DistillConfig | None = None):
@@ -310,12 +308,15 @@ class Distiller:
         self.ema = copy.deepcopy(student).requires_grad_(False).eval()
         self.opt = torch.optim.AdamW(student.parameters(), lr=self.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
         self.g = torch.Generator().manual_seed(self.cfg.seed)
-        self.step, self.losses, self.skipped, self.seconds = 0, [], 0, 0.0
+        self.step, self.losses, self.skipped, self.seconds, self.teacher_calls = 0, [], 0, 0.0, 0
 
     # -- one iteration -------------------------------------------------------------------------------------------
     def _teacher_for(self, y):
-        "The teacher as a velocity function of `(x, σ)`: labels, if any, are bound to the batch."
-        return self.teacher if y is None else (lambda x, sigma: self.teacher(x, sigma, y))
+        "The teacher as a velocity function of `(x, σ)` that counts its calls; labels, if any, are bound to the batch."
+        def velocity(x, sigma):
+            self.teacher_calls += x.shape[0]
+            return self.teacher(x, sigma) if y is None else self.teacher(x, sigma, y)
+        return velocity
 
     def _loss_with_data(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
@@ -345,7 +346,7 @@ class Distiller:
 
     def train_step(self) -> float:
         "One optimiser step; returns the loss. Non-finite gradients skip the update (and are counted)."
-        c, it = self.cfg, self.step
+        c, it, start = self.cfg, self.step, time.perf_counter()
         for grp in self.opt.param_groups: grp['lr'] = c.lr * (0.001 + 0.999 * min(1.0, it / max(c.warmup, 1)))
         self.opt.zero_grad(set_to_none=True)
         loss = self._loss_data_free() if c.data_free else self._loss_with_data()
@@ -356,18 +357,17 @@ class Distiller:
         ema_update(self.ema, self.student, it, c.ema_gamma, c.ema_start)
         self.losses.append(loss)
         self.step += 1
+        self.seconds += time.perf_counter() - start
         return loss
 
     def run(self, until: int | None = None, ckpt=None, ckpt_every: int = 0, progress: bool = True) -> 'Distiller':
         "Train up to iteration `until` (default `cfg.iters`), saving to `ckpt` every `ckpt_every` steps and at the end."
         until = self.cfg.iters if until is None else until
-        start = time.time()
         bar = tqdm(range(self.step, until), disable=not progress, desc=f'{self.student.cfg.kind} student', leave=False)
         for _ in bar:
             self.train_step()
             if self.step % 50 == 0: bar.set_postfix(loss=f'{np.mean(self.losses[-50:]):.4f}')
             if ckpt is not None and ckpt_every and self.step % ckpt_every == 0 and self.step < until: self.save(ckpt)
-        self.seconds += time.time() - start
         if ckpt is not None: self.save(ckpt)
         return self
 
@@ -384,7 +384,8 @@ class Distiller:
         tensors |= {f'opt.{i}.{k}': v for i, st in sd['state'].items() for k, v in st.items()}
         tensors['rng'] = self.g.get_state()
         meta = {'kind': 'piflow_ref.Distiller', **self._identity(), 'step': self.step, 'losses': self.losses,
-                'skipped': self.skipped, 'seconds': self.seconds, 'param_groups': sd['param_groups']}
+                'skipped': self.skipped, 'seconds': self.seconds, 'teacher_calls': self.teacher_calls,
+                'param_groups': sd['param_groups']}
         return save_tensors(tensors, path, meta)
 
     def load(self, path) -> 'Distiller':
@@ -404,6 +405,7 @@ class Distiller:
         self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
         self.g.set_state(tensors['rng'])
         self.step, self.losses, self.skipped, self.seconds = meta['step'], meta['losses'], meta['skipped'], meta['seconds']
+        self.teacher_calls = meta['teacher_calls']
         return self
 
 # %% ../nbs/03_piid.ipynb #a7548012
@@ -466,7 +468,7 @@ class ToyEvaluator:
 # %% ../nbs/03_piid.ipynb #10dd8674
 METHODS = {   # name → overrides of (StudentConfig, PiIDConfig, DistillConfig) fields; 'teacher-euler' trains nothing
     'piflow-gm': {},
-    'piflow-dx': {'student': {'kind': 'dx'}},
+    'piflow-dx': {'student': {'kind': 'dx'}, 'piid': {'window_substeps': 3}},   # every official DX config: W = 3
     'x0-regression': {'student': {'kind': 'x0'}},
     'piflow-gm-K1': {'student': {'K': 1}},
     'piflow-gm-no-dropout': {'piid': {'gm_dropout': 0.0}},
@@ -510,11 +512,75 @@ def plot_sample_grid(samples: dict, lim: float = 4.5, s: float = 0.6):
     return fig
 
 
-def format_rows(rows: list, floor: float | None = None) -> str:
-    "A markdown table of metric rows (method, nfe, sw2, ratio, alignment, seconds)."
-    lines = ['| method | NFE | SW2 | ratio | alignment | train s | sample s |', '|---|---:|---:|---:|---:|---:|---:|']
-    for r in rows:
-        lines.append(f"| {r['method']} | {r['nfe']} | {r['sw2']:.4f} | {r['ratio']:.2f} | {r['alignment']:.3f} | "
-                     f"{r.get('train_seconds', 0):.0f} | {r['seconds']:.3f} |")
-    if floor is not None: lines.append(f'\nnoise floor (mean SW2 of fresh teacher sample sets to the reference set): {floor:.4f}')
+MAIN_METHODS = ('piflow-gm', 'piflow-dx', 'x0-regression')
+ABLATIONS = ('piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free')
+
+
+@dataclass
+class Comparison:
+    "What `compare_methods` returns: `rows` (one per method, NFE and seed), and the first seed's samples and students."
+    rows: list
+    samples: dict = field(default_factory=dict)     # (method, nfe) → samples `(n, C)` from the evaluator's noise x1
+    students: dict = field(default_factory=dict)    # (method, nfe) → its trained `Distiller`
+
+
+def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(0,), train: dict | None = None,
+                    init: MLPVelocity | None = None, n_samples: int = 4000, teacher_rows: bool = True, distill=None,
+                    progress: bool = False) -> Comparison:
+    """Distil each of `methods` at each NFE of `nfes` from `teacher` for every seed, and evaluate them side by side with
+    the teacher's Euler sampler at the same NFE and its own 128-step samples (`teacher-euler` at 128 NFE: one more draw
+    of the noise floor itself). Seed s sets a student's initial bias noise and all its training draws (`seed` = s) and
+    the evaluation sets (`ToyEvaluator(seed=1234 + s)`); the teacher is the same for all seeds. `train` overrides
+    `DistillConfig` fields; `distill(method, nfe, seed)` may supply the trained `Distiller` instead (the CLI resumes
+    checkpoints that way). A row: method, nfe, seed, sw2, floor, ratio, alignment, seconds (sampling), train_seconds,
+    teacher_calls, iters."""
+    res = Comparison([])
+    for i, seed in enumerate(seeds):
+        ev = ToyEvaluator(teacher, n=n_samples, seed=1234 + seed)
+        def record(method, nfe, sample, d=None):
+            res.rows.append({'method': method, 'nfe': nfe, 'seed': seed, **ev(sample), 'train_seconds': d.seconds if d else 0.0,
+                             'teacher_calls': d.teacher_calls if d else 0, 'iters': d.step if d else 0})
+            if i == 0:
+                res.samples[(method, nfe)] = sample(ev.x1)
+                if d is not None: res.students[(method, nfe)] = d
+        if teacher_rows: record('teacher-euler', 128, lambda x: sample_ode(teacher, x, sigma_grid(128)))
+        for nfe in nfes:
+            if teacher_rows: record('teacher-euler', nfe, lambda x: sample_ode(teacher, x, sigma_grid(nfe)))
+            for m in methods:
+                d = distill(m, nfe, seed) if distill else make_distiller(
+                    m, nfe, teacher, data, init, student={'seed': seed}, train={**(train or {}), 'seed': seed}).run(progress=progress)
+                record(m, nfe, lambda x: sample_student(d.ema, x), d)
+    return res
+
+
+def summarize(rows: list) -> list:
+    """Rows grouped by (method, nfe), in order of first appearance: the number of seeds; mean, std, min and max of the
+    ratio and the alignment; mean teacher calls, training and sampling seconds."""
+    groups = {}
+    for r in rows: groups.setdefault((r['method'], r['nfe']), []).append(r)
+    out = []
+    for (m, nfe), rs in groups.items():
+        s = {'method': m, 'nfe': nfe, 'seeds': len(rs)}
+        for k in ('ratio', 'alignment'):
+            v = torch.tensor([r[k] for r in rs], dtype=torch.float64)
+            s |= {k: v.mean().item(), f'{k}_std': v.std().item() if len(rs) > 1 else 0.0,
+                  f'{k}_min': v.min().item(), f'{k}_max': v.max().item()}
+        s |= {k: float(np.mean([r[k] for r in rs])) for k in ('teacher_calls', 'train_seconds', 'seconds')}
+        out.append(s)
+    return out
+
+
+def clearly_better(a: dict, b: dict, key: str = 'ratio') -> bool:
+    "Whether summary row `a` beats `b` on `key` (lower is better) at every seed: a's worst seed below b's best."
+    return a[f'{key}_max'] < b[f'{key}_min']
+
+
+def format_summary(summary: list) -> str:
+    "A markdown table of `summarize`d rows: mean ± std over the seeds (± only with more than one seed)."
+    pm = lambda s, k, f: f'{s[k]:{f}}' + (f' ± {s[k + "_std"]:{f}}' if s['seeds'] > 1 else '')
+    calls = lambda c: f'{c / 1e6:.2f} M' if c else '0'
+    lines = ['| method | NFE | ratio | alignment | teacher calls | train s | sample s |', '|---|---:|---:|---:|---:|---:|---:|']
+    for s in summary:
+        lines.append(f"| {s['method']} | {s['nfe']} | {pm(s, 'ratio', '.2f')} | {pm(s, 'alignment', '.3f')} | "
+                     f"{calls(s['teacher_calls'])} | {s['train_seconds']:.0f} | {s['seconds']:.3f} |")
     return '\n'.join(lines)

@@ -16,8 +16,8 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from .flow import batch_sigma, bcast, check_sigma, unwarp, warp
 
 # %% auto #0
-__all__ = ['gm_posterior', 'gm_posterior_mean', 'GMFlowPolicy', 'policy_from_mixture', 'DXPolicy', 'rollout', 'fit_static_policy',
-           'plot_error_curves', 'plot_policy_along']
+__all__ = ['gm_posterior', 'gm_posterior_mean', 'GMFlowPolicy', 'policy_from_mixture', 'DXPolicy', 'rollout', 'average_velocity',
+           'plot_error_curves', 'fit_static_policy', 'plot_policy_along']
 
 # %% ../nbs/02_gmflow_policy.ipynb #7c33d7d5
 def _check_policy_shapes(means, logweights, logstd, x_src):
@@ -38,25 +38,33 @@ def _fdtype(*ts):
     return torch.float64 if any(t.dtype == torch.float64 for t in ts) else torch.float32
 
 # %% ../nbs/02_gmflow_policy.ipynb #927ba9f8
+def _zeta_nu_d(var, x_src, sigma_src, x_t, sigma_t, eps):
+    "ζ `(B, 1, 1, *1)`, ν `(B, 1, C, *S)` and d = max(s²ζ + 1, eps) `(B, 1, 1, *1)` of the posterior update."
+    ss = bcast(sigma_src, var).clamp_min(eps)                                # (B, 1, 1, *1)
+    st = bcast(sigma_t, var).clamp_min(eps)
+    snr_s, snr_t = (1 - ss) / ss, (1 - st) / st
+    zeta = snr_t**2 - snr_s**2                                               # (B, 1, 1, *1)
+    nu = (snr_t / st) * x_t.unsqueeze(1) - (snr_s / ss) * x_src.unsqueeze(1)  # (B, 1, C, *S)
+    return zeta, nu, (var * zeta + 1).clamp_min(eps)
+
+
 def gm_posterior(mu, logw, var, x_src, sigma_src, x_t, sigma_t, eps: float = 1e-6):
     """Posterior of the x0-mixture `mu` `(B, K, C, *S)`, `logw` `(B, K, 1, *S)`, shared `var` `(B, 1, 1, *1)` (given
     `x_src`) after observing `x_t` `(B, C, *S)`; `sigma_src`, `sigma_t` `(B,)`. Returns `(mu', logits, d)`:
     component means `(B, K, C, *S)`, unnormalised log-weights `(B, K, 1, *S)`, and d `(B, 1, 1, *1)` (var' = var/d)."""
-    ss = bcast(sigma_src, mu).clamp_min(eps)                                 # (B, 1, 1, *1)
-    st = bcast(sigma_t, mu).clamp_min(eps)
-    snr_s, snr_t = (1 - ss) / ss, (1 - st) / st
-    zeta = snr_t**2 - snr_s**2                                               # (B, 1, 1, *1)
-    nu = (snr_t / st) * x_t.unsqueeze(1) - (snr_s / ss) * x_src.unsqueeze(1)  # (B, 1, C, *S)
-    d = (var * zeta + 1).clamp_min(eps)                                      # (B, 1, 1, *1)
+    zeta, nu, d = _zeta_nu_d(var, x_src, sigma_src, x_t, sigma_t, eps)
     mu_new = (var * nu + mu) / d                                             # (B, K, C, *S)
     logits = logw + (mu * (nu - 0.5 * zeta * mu)).sum(2, keepdim=True) / d   # (B, K, 1, *S)
     return mu_new, logits, d
 
 
-def gm_posterior_mean(mu, logw, var, x_src, sigma_src, x_t, sigma_t, eps: float = 1e-6):
-    "x̂0 = Σ_k softmax_k(ℓ)·μ'_k `(B, C, *S)` of `gm_posterior`."
-    mu_new, logits, _ = gm_posterior(mu, logw, var, x_src, sigma_src, x_t, sigma_t, eps)
-    return (logits.softmax(dim=1) * mu_new).sum(1)
+def gm_posterior_mean(mu, logw, var, x_src, sigma_src, x_t, sigma_t, eps: float = 1e-6, mu_sq=None):
+    """x̂0 = Σ_k w'_k μ'_k `(B, C, *S)` of `gm_posterior`, without forming the μ'_k: the weights sum to 1, so
+    x̂0 = (s²ν + Σ_k w'_k μ_k)/d. `mu_sq` = Σ_c μ_k,c² `(B, K, 1, *S)` may come precomputed (it is fixed for a step)."""
+    zeta, nu, d = _zeta_nu_d(var, x_src, sigma_src, x_t, sigma_t, eps)
+    mu_sq = (mu * mu).sum(2, keepdim=True) if mu_sq is None else mu_sq
+    logits = logw + ((mu * nu).sum(2, keepdim=True) - 0.5 * zeta * mu_sq) / d   # (B, K, 1, *S), as in gm_posterior
+    return (var * nu + (logits.softmax(dim=1) * mu).sum(1, keepdim=True)).squeeze(1) / d.squeeze(1)
 
 # %% ../nbs/02_gmflow_policy.ipynb #6c8531e9
 class GMFlowPolicy:
@@ -75,7 +83,10 @@ class GMFlowPolicy:
         self.mu = self.x_src.unsqueeze(1) - bcast(self.sigma_src, means) * means.to(dt)  # (B, K, C, *S)
         self.logw = logweights.to(dt)                                                # (B, K, 1, *S)
         self.var = torch.exp(2 * logstd.to(dt)) * s**2                               # (B, 1, 1, *1)
+        self.mu_sq = (self.mu * self.mu).sum(2, keepdim=True)                         # (B, K, 1, *S): fixed for the step
         self.eps = eps
+
+    _tensors = ('mu', 'mu_sq', 'logw', 'var', 'x_src', 'sigma_src')      # the per-sample state
 
     @property
     def K(self) -> int: return self.mu.shape[1]
@@ -102,15 +113,14 @@ class GMFlowPolicy:
     def velocity(self, x_t, sigma_t) -> torch.Tensor:
         "π(x_t, σ_t) = (x_t − x̂0)/max(σ_t, eps) `(B, C, *S)`; no network call."
         x_t, s = self._check_target(x_t, sigma_t)
-        x0 = gm_posterior_mean(self.mu, self.logw, self.var, self.x_src, self.sigma_src, x_t, s, self.eps)
+        x0 = gm_posterior_mean(self.mu, self.logw, self.var, self.x_src, self.sigma_src, x_t, s, self.eps, self.mu_sq)
         return (x_t - x0) / bcast(s, x_t).clamp_min(self.eps)
 
     __call__ = velocity
 
     def detach(self) -> 'GMFlowPolicy':
         "A copy whose tensors carry no gradient."
-        return self._new(mu=self.mu.detach(), logw=self.logw.detach(), var=self.var.detach(),
-                         x_src=self.x_src.detach(), sigma_src=self.sigma_src.detach())
+        return self._new(**{k: getattr(self, k).detach() for k in self._tensors})
 
     def dropout(self, p: float, generator: torch.Generator | None = None) -> 'GMFlowPolicy':
         "GM dropout: drop each (sample, component) with probability `p`, never all components of a sample."
@@ -132,7 +142,7 @@ class GMFlowPolicy:
 
     def select(self, index) -> 'GMFlowPolicy':
         "The policy of the samples `index` (a slice, or a 1-D index tensor) of the batch."
-        return self._new(**{k: getattr(self, k)[index] for k in ('mu', 'logw', 'var', 'x_src', 'sigma_src')})
+        return self._new(**{k: getattr(self, k)[index] for k in self._tensors})
 
     def repeat(self, n: int) -> 'GMFlowPolicy':
         "A policy of batch B·n in which every sample appears n times in a row (like `repeat_interleave`)."
@@ -163,10 +173,11 @@ def policy_from_mixture(gm, x_src: torch.Tensor, sigma_src, eps: float = 1e-6) -
 # %% ../nbs/02_gmflow_policy.ipynb #9872cfd4
 class DXPolicy:
     """DX policy: N x0 nodes `(B, N, C, *S)` over a step's raw-time segment (velocity-space network outputs `nodes`).
-    `segment_size` and `shift` are intrinsic: keep their training values. `mode` is 'grid' or 'poly'."""
+    `segment_size` and `shift` are intrinsic: keep their training values. `mode` is 'grid' or 'poly'. `eps` clamps σ_t
+    (1e-4, the official DX default in training and sampling alike)."""
 
     def __init__(self, nodes, x_src, sigma_src, segment_size: float, shift: float = 1.0, mode: str = 'grid',
-                 eps: float = 1e-6):
+                 eps: float = 1e-4):
         if nodes.ndim < 3 or nodes.shape[1] < 1:
             raise ValueError(f'nodes must be (B, N, C, *S) with N >= 1, got shape {tuple(nodes.shape)}')
         if tuple(x_src.shape) != (nodes.shape[0], *nodes.shape[2:]):
@@ -246,31 +257,60 @@ def rollout(policy, x: torch.Tensor, r_start, r_end, total_substeps: int = 128, 
         raise ValueError(f'total_substeps must be an integer >= 1, got {total_substeps!r}')
     rs, re = _per_sample(r_start, x, 'r_start'), _per_sample(r_end, x, 'r_end')
     if (re > rs).any(): raise ValueError('r_end must not exceed r_start: a rollout runs from noise toward data')
-    velocity = policy.velocity if hasattr(policy, 'velocity') else policy
     n = ((rs - re) * total_substeps).round().clamp_min(1).long()                    # (B,)
+    j = torch.arange(int(n.max()) + 1, device=x.device)[:, None]                    # (n_max + 1, 1)
     delta = (rs - re) / n
+    r = torch.where(j >= n, re, rs - j * delta).clamp(0, 1)                        # (n_max + 1, B): a finished sample stays at r_end
+    sig = warp(r, shift)
     x = x.to(_fdtype(x))
     traj = [x] if trajectory else None
-    for j in range(int(n.max())):
-        active = bcast(j < n, x)
-        r0 = (rs - j * delta).clamp(0, 1)
-        r1 = torch.where(j + 1 >= n, re, rs - (j + 1) * delta).clamp(0, 1)
-        s0, s1 = warp(r0, shift), warp(r1, shift)
-        s0x = s0.to(x.dtype)
-        u = _checkpoint(velocity, x, s0x, use_reentrant=False) if checkpoint else velocity(x, s0x)
-        x = torch.where(active, x + bcast(s1 - s0, x) * u, x)
+    velocity = policy.velocity if hasattr(policy, 'velocity') else policy
+    for j in range(r.shape[0] - 1):
+        s0 = sig[j].to(x.dtype)
+        u = _checkpoint(velocity, x, s0, use_reentrant=False) if checkpoint else velocity(x, s0)
+        x = torch.where(bcast(j < n, x), x + bcast(sig[j + 1] - sig[j], x) * u, x)
         if trajectory: traj.append(x)
     return (x, torch.stack(traj)) if trajectory else x
 
+# %% ../nbs/02_gmflow_policy.ipynb #avgvel01
+def average_velocity(policy, x_a: torch.Tensor, r_a: torch.Tensor, r_end: torch.Tensor, total_substeps: int = 128,
+                     shift: float = 1.0, checkpoint: bool = False) -> torch.Tensor:
+    """The live policy's (with grad) velocity averaged over `[r_end, r_a]`: (x_a − x_end)/max(σ_a − σ_end, 1e-4), with
+    x_end its own rollout; samples whose window is under 2 substeps use the instantaneous π(x_a, σ_a). `(B, C, *S)`."""
+    s_a = warp(r_a, shift)
+    u = policy.velocity(x_a, s_a)
+    long = ((r_a - r_end) * total_substeps).round() >= 2                      # (B,)
+    if not long.any(): return u
+    x_end = rollout(policy, x_a, r_a, torch.where(long, r_end, r_a), total_substeps, shift, checkpoint=checkpoint)
+    mean_u = (x_a - x_end) / bcast((s_a - warp(torch.where(long, r_end, r_a), shift)).clamp_min(1e-4), x_a)
+    return torch.where(bcast(long, u), mean_u, u)
+
+# %% ../nbs/02_gmflow_policy.ipynb #95571c12
+def plot_error_curves(curves: dict, xlabel: str = 'iteration', ylabel: str = 'mean endpoint error', title: str = '',
+                      logx: bool = False):
+    "Log-scale curves, `{name: (x values, y values)}` (log x too if `logx`). Returns the figure."
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for name, (xv, ev) in curves.items(): ax.semilogy(xv, ev, label=name)
+    if logx: ax.set_xscale('log')
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title); ax.grid(alpha=.3, which='both'); ax.legend()
+    plt.close(fig)
+    return fig
+
 # %% ../nbs/02_gmflow_policy.ipynb #b07e8b75
 def fit_static_policy(teacher, noise: torch.Tensor, kind: str = 'gm', K: int = 32, N: int = 10, iters: int = 2000,
-                      lr: float = 2e-2, n_inter: int = 2, total_substeps: int = 128, eval_every: int = 50,
-                      generator: torch.Generator | None = None, progress: bool = False) -> dict:
+                      lr: float = 2e-2, n_inter: int = 2, window_substeps: int | None = None, total_substeps: int = 128,
+                      eval_every: int = 50, generator: torch.Generator | None = None, progress: bool = False) -> dict:
     """Fit one static 1-NFE policy per noise in `noise` `(B, C)` (no network: the policy's parameters are free) by
-    π-ID against `teacher(x, σ)`. `kind` 'gm' (K components) or 'dx' (N grid nodes). Returns the history of the mean
-    endpoint error against the teacher's `total_substeps`-step Euler ODE, the fitted policy and both endpoints."""
+    π-ID against `teacher(x, σ)`. `kind` 'gm' (K components) or 'dx' (N grid nodes). With a micro-window of
+    `window_substeps` W (default: 0 for GM, 3 for DX, as in the official configurations) the supervised times are
+    r ~ U(w, 1), w = W/`total_substeps`, and the live policy's velocity averaged over [r − w, r] is regressed onto the
+    teacher's velocity at r. Returns the history of the mean endpoint error against the teacher's
+    `total_substeps`-step Euler ODE, the losses, the fitted policy and both endpoints."""
     from tqdm.auto import tqdm
     if kind not in ('gm', 'dx'): raise ValueError(f"kind must be 'gm' or 'dx', got {kind!r}")
+    W = (3 if kind == 'dx' else 0) if window_substeps is None else window_substeps
+    if not (isinstance(W, int) and 0 <= W < total_substeps):
+        raise ValueError(f'window_substeps must be an integer in [0, {total_substeps}), got {window_substeps!r}')
     B, C = noise.shape
     ones = torch.ones(B)
     with torch.no_grad():
@@ -287,22 +327,23 @@ def fit_static_policy(teacher, noise: torch.Tensor, kind: str = 'gm', K: int = 3
         params = [nodes]
         make = lambda: DXPolicy(nodes, noise, ones, segment_size=1.0)
     opt = torch.optim.Adam(params, lr=lr)
-    steps, errors = [], []
+    w, lo = W / total_substeps, max(W / total_substeps, 1e-4)
+    steps, errors, losses = [], [], []
     for it in tqdm(range(iters + 1), disable=not progress, desc=f'static {kind}', leave=False):
         pi = make()
         if it % eval_every == 0 or it == iters:
             with torch.no_grad(): end = rollout(pi.detach(), noise, 1.0, 0.0, total_substeps)
             steps.append(it); errors.append((end - target).norm(dim=1).mean().item())
         if it == iters: break
-        r = torch.rand(B * n_inter, generator=generator) * (1 - 1e-4) + 1e-4               # (B·n_inter,)
-        sigma = warp(r)
+        r = torch.rand(B * n_inter, generator=generator) * (1 - lo) + lo                     # (B·n_inter,)
         rep = pi.repeat(n_inter)
         with torch.no_grad():
             x_r = rollout(rep.detach(), noise.repeat_interleave(n_inter, 0), 1.0, r, total_substeps)
-            u_t = teacher(x_r, sigma).float()
-        loss = (rep.velocity(x_r, sigma) - u_t).pow(2).mean()
+            u_t = teacher(x_r, warp(r)).float()
+        loss = (average_velocity(rep, x_r, r, (r - w).clamp_min(0), total_substeps) - u_t).pow(2).mean()
         opt.zero_grad(); loss.backward(); opt.step()
-    return {'iters': steps, 'error': errors, 'policy': make().detach(), 'end': end, 'target': target}
+        losses.append(loss.item())
+    return {'iters': steps, 'error': errors, 'loss': losses, 'policy': make().detach(), 'end': end, 'target': target}
 
 
 @torch.no_grad()
@@ -310,15 +351,6 @@ def _rollout_teacher(teacher, x, total_substeps):
     "The teacher's Euler ODE from σ = 1 to 0 on the same substep grid as a 1-NFE policy rollout."
     from piflow_ref.flow import sample_ode, sigma_grid
     return sample_ode(teacher, x, sigma_grid(total_substeps))
-
-# %% ../nbs/02_gmflow_policy.ipynb #95571c12
-def plot_error_curves(curves: dict, xlabel: str = 'iteration', ylabel: str = 'mean endpoint error', title: str = ''):
-    "Log-scale error curves, `{name: (x values, errors)}`. Returns the figure."
-    fig, ax = plt.subplots(figsize=(4.8, 3.4))
-    for name, (xv, ev) in curves.items(): ax.semilogy(xv, ev, label=name)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title); ax.grid(alpha=.3, which='both'); ax.legend()
-    plt.close(fig)
-    return fig
 
 # %% ../nbs/02_gmflow_policy.ipynb #dea1cab0
 @torch.no_grad()

@@ -37,21 +37,23 @@ def test_bad_nfe_and_method(tmp_path):
 
 def test_small_run_and_reuse(tmp_path):
     args = ('toy', '--data', 'moons', '--teacher-iters', '200', '--iters', '4', '--batch', '32', '--samples', '400',
-            '--nfe', '1', '2', '--methods', 'piflow-gm', 'x0-regression', '--no-progress', '--out', str(tmp_path))
+            '--nfe', '1', '2', '--methods', 'piflow-gm', 'x0-regression', '--ablations', '--no-progress', '--out', str(tmp_path))
     res = run(*args)
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / 'metrics.json').read_text())
     assert m['dataset'] == 'moons' and m['teacher']['kind'] == 'mlp' and not m['teacher']['reused'] and m['floor'] > 0
     got = [(r['method'], r['nfe']) for r in m['rows']]
-    assert got[:6] == [('teacher-euler', 1), ('piflow-gm', 1), ('x0-regression', 1),
+    assert got[:7] == [('teacher-euler', 128), ('teacher-euler', 1), ('piflow-gm', 1), ('x0-regression', 1),
                        ('teacher-euler', 2), ('piflow-gm', 2), ('x0-regression', 2)], got
-    assert {r['method'] for r in m['rows'][6:]} == {'piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free'}
+    assert {r['method'] for r in m['rows'][7:]} == {'piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free'}
     for r in m['rows']:
-        assert set(r) >= {'method', 'nfe', 'sw2', 'ratio', 'alignment', 'seconds'} and r['sw2'] > 0 and r['ratio'] > 0
-    assert '| piflow-gm | 1 |' in (tmp_path / 'metrics.md').read_text()
+        assert set(r) >= {'method', 'nfe', 'seed', 'sw2', 'ratio', 'alignment', 'seconds', 'teacher_calls'} and r['sw2'] > 0 and r['ratio'] > 0
+    calls = {(r['method'], r['nfe']): r['teacher_calls'] for r in m['rows']}
+    assert calls[('piflow-gm', 1)] == 4 * 32 * 2 and calls[('x0-regression', 1)] == 4 * 32 * 128   # N = 2 vs the whole ODE
+    assert '| piflow-gm | 1 |' in (tmp_path / 'metrics.md').read_text() and 'π-Flow GM' in res.stdout
     for name in ('data.png', 'trajectories.png', 'velocity_field.png', 'teacher.png', 'samples.png', 'student_trajectories.png'):
         assert (tmp_path / name).stat().st_size > 1000, name
-    assert (tmp_path / 'teacher.safetensors').exists() and (tmp_path / 'students' / 'piflow-gm-1.safetensors').exists()
+    assert (tmp_path / 'teacher.safetensors').exists() and (tmp_path / 'students' / 'piflow-gm-1-seed0.safetensors').exists()
     again = run(*args)
     assert again.returncode == 0, again.stderr
     m2 = json.loads((tmp_path / 'metrics.json').read_text())
@@ -59,7 +61,7 @@ def test_small_run_and_reuse(tmp_path):
     for a, b in zip(m['rows'], m2['rows']):          # students reloaded, not retrained: the same samples
         assert a['sw2'] == b['sw2'] and a['train_seconds'] == b['train_seconds'], (a, b)
     umask = os.umask(0); os.umask(umask)
-    for name in ('metrics.json', 'metrics.md', 'samples.png', 'students/piflow-gm-1.safetensors'):
+    for name in ('metrics.json', 'metrics.md', 'samples.png', 'students/piflow-gm-1-seed0.safetensors'):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name     # written atomically, usual mode
     other = run(*[('300' if a == '200' else a) for a in args])                     # another teacher budget: refused
     assert other.returncode == 2 and 'differs in: teacher_iters (200 there, 300 now)' in other.stderr, other.stderr

@@ -29,8 +29,11 @@ def test_resume_is_exact(tmp_path, kind, data_free, conditional):
     make(kind, data_free, conditional=conditional).run(until=5, ckpt=ckpt, progress=False)
     resumed = make(kind, data_free, conditional=conditional).load(ckpt)
     assert resumed.step == 5
+    before = resumed.seconds                       # the training time up to the interruption is kept ...
+    assert before > 0
     resumed.run(progress=False)
-    assert resumed.losses == straight.losses
+    assert resumed.seconds > before                # ... and the rest is added to it
+    assert resumed.losses == straight.losses and resumed.teacher_calls == straight.teacher_calls > 0
     for a, b in zip(resumed.student.state_dict().values(), straight.student.state_dict().values()): assert torch.equal(a, b)
     for a, b in zip(resumed.ema.state_dict().values(), straight.ema.state_dict().values()): assert torch.equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == ['ckpt.safetensors']        # no temporary files left behind
