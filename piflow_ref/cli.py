@@ -18,11 +18,11 @@ import torch
 
 from .flow import sample_ode, sigma_grid
 from .metrics import sw2_report
-from .piid import (ABLATIONS, BUDGETS, MAIN_METHODS, METHODS, compare_methods, format_summary, make_distiller,
-                             plot_sample_grid, summarize)
+from .piid import METHODS, format_summary, summarize
 from .policy import rollout
-from .toy import (DATASETS, GaussianMixture, TeacherTrainConfig, load_teacher, make_dataset, plot_loss,
-                            plot_points, plot_trajectories, plot_velocity_fields, save_teacher, train_teacher)
+from .toy import (ABLATIONS, BUDGETS, DATASETS, MAIN_METHODS, GaussianMixture, TeacherTrainConfig, compare_methods,
+                            load_teacher, make_dataset, make_distiller, plot_loss, plot_points, plot_sample_grid,
+                            plot_trajectories, plot_velocity_fields, save_teacher, train_teacher)
 from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_text, sized
 
 # %% auto #0

@@ -16,17 +16,15 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .flow import _check_nfe, batch_sigma, bcast, interpolate, raw_grid, sample_ode, sigma_grid, unwarp, warp
-from .metrics import alignment, sw2_report
+from .flow import _check_nfe, bcast, interpolate, raw_grid, unwarp, warp
 from .policy import DXPolicy, GMFlowPolicy, average_velocity, rollout
-from .toy import MLPConfig, MLPVelocity
 from .utils import load_tensors, save_tensors, sized
 
 # %% auto #0
-__all__ = ['BUDGETS', 'METHODS', 'MAIN_METHODS', 'ABLATIONS', 'segment_sizes', 'sample_source_times', 'StudentConfig',
-           'ConstantPolicy', 'Student', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss',
-           'DistillConfig', 'ema_update', 'Distiller', 'sample_student', 'ToyEvaluator', 'make_distiller',
-           'plot_sample_grid', 'Comparison', 'compare_methods', 'summarize', 'clearly_better', 'format_summary']
+__all__ = ['METHODS', 'segment_sizes', 'sample_source_times', 'StudentConfig', 'ConstantPolicy', 'make_policy', 'logstd_mlp',
+           'init_head', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss', 'DistillConfig',
+           'ema_update', 'Trainer', 'Distiller', 'sample_student', 'method_configs', 'summarize', 'clearly_better',
+           'format_summary']
 
 # %% ../nbs/03_piid.ipynb #c2dd9beb
 def _check_f(f):
@@ -90,92 +88,53 @@ class ConstantPolicy:
     def repeat(self, n: int) -> 'ConstantPolicy': return ConstantPolicy(self.u.repeat_interleave(n, 0))
     def __repr__(self): return f'ConstantPolicy(B={self.u.shape[0]})'
 
-# %% ../nbs/03_piid.ipynb #e1b0047e
-class Student(nn.Module):
-    """A policy network for 2-D points: the teacher's trunk (copied) with a new head. `forward(x (B, C), sigma (B,))`
-    returns the raw outputs; `policy(x, sigma)` wraps them as a `GMFlowPolicy`, `DXPolicy` or `ConstantPolicy`.
-    With `teacher=None` the trunk is freshly initialised (`mlp_cfg`) and a GM head starts as the official code's
-    from-scratch head: zero mean-head weights, bias N(0, 0.1²), a zero log-std layer (std 1).
-    With `cfg.num_classes` > 0 every call also takes labels `y` `(B,)`; their embedding starts at zero, so the
-    conditional student starts as the unconditional network it was copied from."""
 
-    def __init__(self, cfg: StudentConfig = StudentConfig(), teacher: MLPVelocity | None = None,
-                 mlp_cfg: MLPConfig | None = None):
-        super().__init__()
-        self.cfg = cfg
-        self.net = copy.deepcopy(teacher) if teacher is not None else MLPVelocity(mlp_cfg or MLPConfig())
-        out, self.net.out = self.net.out, nn.Identity()           # the trunk stays, the velocity layer goes
-        self.net.requires_grad_(True).train()
-        self.mlp_cfg = self.net.cfg
-        H, C, g = self.mlp_cfg.hidden, self.mlp_cfg.dim, torch.Generator().manual_seed(cfg.seed)
-        copy_out = teacher is not None
-        n_out = {'gm': cfg.K, 'dx': cfg.N, 'x0': 1}[cfg.kind]
-        with torch.random.fork_rng(devices=[]):                      # new layers: seeded, global RNG untouched
-            torch.manual_seed(cfg.seed)
-            self.head = nn.Linear(H, n_out * C)
-            if cfg.kind == 'gm':
-                self.logweights = nn.Linear(H, cfg.K)
-                self.logstd = nn.Sequential(nn.SiLU(), nn.Linear(self.mlp_cfg.t_dim, cfg.logstd_hidden), nn.SiLU(),
-                                            nn.Linear(cfg.logstd_hidden, 1))
-        with torch.no_grad():
-            if copy_out:                                          # replicate the teacher's output layer
-                self.head.weight.copy_(out.weight.repeat(n_out, 1)); self.head.bias.copy_(out.bias.repeat(n_out))
-                if cfg.kind == 'dx' and cfg.dx_mode == 'poly':    # coefficient 0 = teacher, higher orders zero
-                    self.head.weight[C:].zero_(); self.head.bias[C:].zero_()
-            elif cfg.kind == 'gm':                                # from scratch: zero weights, the bias below alone
-                self.head.weight.zero_(); self.head.bias.zero_()
-            if cfg.kind == 'gm':
-                noise = cfg.bias_noise if copy_out else 0.1
-                self.head.bias.add_(noise * torch.randn(n_out * C, generator=g))
-                self.logweights.weight.zero_(); self.logweights.bias.zero_()
-                self.logstd[-1].weight.zero_(); self.logstd[-1].bias.fill_(math.log(cfg.init_std) if copy_out else 0.0)
-        if cfg.num_classes:
-            self.class_emb = nn.Embedding(cfg.num_classes, self.mlp_cfg.t_dim)
-            nn.init.zeros_(self.class_emb.weight)
+def make_policy(out: dict, x: torch.Tensor, sigma, cfg: StudentConfig, eps: float | None = None):
+    """The policy a student's head outputs `out` describe at its source point `(x (B, C, *S), sigma (B,))`: GM
+    (`means` `(B, K, C, *S)`, `logweights` `(B, K, 1, *S)`, `logstd` `(B, 1, 1, *1)`), DX (`nodes` `(B, N, C, *S)`, on
+    the step grid of `cfg`) or x0 (`u` `(B, C, *S)`). `eps` defaults to the official training values: 1e-6 for GM,
+    1e-4 for DX. Every student, whatever its network, ends its `policy` with this call."""
+    if cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps or 1e-6)
+    if cfg.kind == 'dx':
+        seg = segment_sizes(cfg.nfe, cfg.final_step_scale)[0]          # the DX segment is intrinsic: the training grid's
+        return DXPolicy(out['nodes'], x, sigma, seg, cfg.shift, cfg.dx_mode, eps or 1e-4)
+    return ConstantPolicy(out['u'])
 
-    @property
-    def segment_size(self) -> float:
-        "The raw length of a (non-final) training step: the DX policy's intrinsic segment."
-        return segment_sizes(self.cfg.nfe, self.cfg.final_step_scale)[0]
 
-    def features(self, x: torch.Tensor, sigma: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        "Trunk features `(B, H)`; a conditional student adds the label embedding to the time embedding."
-        n = self.cfg.num_classes
-        if n == 0:
-            if y is not None: raise ValueError('this student is unconditional (num_classes = 0); got labels y')
-            return self.net.trunk(x, sigma)
-        if y is None or y.shape != (x.shape[0],) or y.dtype != torch.long or y.min() < 0 or y.max() >= n:
-            raise ValueError(f'a class-conditional student needs labels y: a long tensor of shape ({x.shape[0]},) '
-                             f'with values in [0, {n})')
-        if x.ndim != 2 or x.shape[1] != self.mlp_cfg.dim:
-            raise ValueError(f'x must have shape (B, {self.mlp_cfg.dim}), got {tuple(x.shape)}')
-        return self.net.body(torch.cat([x.float(), self.cond_embedding(sigma, y)], dim=1))
+def logstd_mlp(in_dim: int, hidden: int) -> nn.Sequential:
+    "The GM log-std head: SiLU → Linear(in_dim, hidden) → SiLU → Linear(hidden, 1), fed the detached condition embedding."
+    return nn.Sequential(nn.SiLU(), nn.Linear(in_dim, hidden), nn.SiLU(), nn.Linear(hidden, 1))
 
-    def cond_embedding(self, sigma: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        "The condition embedding `(B, t_dim)`: the time embedding, plus the label embedding if conditional."
-        e = self.net.time_embedding(sigma)
-        return e + self.class_emb(y) if self.cfg.num_classes else e
 
-    def forward(self, x: torch.Tensor, sigma, y: torch.Tensor | None = None) -> dict:
-        "`x` `(B, C)`, `sigma` `(B,)` → GM: means `(B, K, C)`, logweights `(B, K, 1)`, logstd `(B, 1, 1)`; DX: nodes `(B, N, C)`; x0: u `(B, C)`."
-        sigma = batch_sigma(sigma, x).float()
-        h = self.features(x, sigma, y)                                 # (B, H)
-        B, C = x.shape
-        o = self.head(h).reshape(B, -1, C)
-        if self.cfg.kind == 'dx': return {'nodes': o}
-        if self.cfg.kind == 'x0': return {'u': o[:, 0]}
-        cond = self.cond_embedding(sigma, y).detach()                  # the std never trains the trunk
-        return {'means': o, 'logweights': self.logweights(h).log_softmax(1)[:, :, None],
-                'logstd': self.logstd(cond)[:, :, None]}
-
-    def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
-        """The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call.
-        `eps` defaults to the official training values: 1e-6 for GM, 1e-4 for DX."""
-        out = self(x, sigma, y)
-        if self.cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps or 1e-6)
-        if self.cfg.kind == 'dx':
-            return DXPolicy(out['nodes'], x, sigma, self.segment_size, self.cfg.shift, self.cfg.dx_mode, eps or 1e-4)
-        return ConstantPolicy(out['u'])
+@torch.no_grad()
+def init_head(cfg: StudentConfig, head: nn.Linear, logweights: nn.Linear | None = None, logstd: nn.Sequential | None = None,
+              out: nn.Linear | None = None, P: int = 1, generator: torch.Generator | None = None):
+    """Initialise a student's new output layers as the official code does. `head` has `P·n·C` output rows ordered
+    (sub-pixel, n, channel), for n = K components (GM), N nodes (DX) or 1 (x0) and P sub-pixels per token (1 for an
+    MLP, p² for a DiT). From the teacher's output layer `out` (`P·C` rows, ordered (sub-pixel, channel)): its rows
+    replicated n times (DX polynomial mode: coefficient 0 only), plus for GM a bias noise N(0, bias_noise²) per (k, c),
+    shared by the P sub-pixels. Without a teacher (`out` None) a GM mean head starts at zero weights and a bias of
+    N(0, 0.1²) noise. GM log-weights start at zero; the log-std layer at weight 0 and bias log init_std (from scratch:
+    0, i.e. std 1). `generator` (default: seeded with `cfg.seed`) draws the noise."""
+    n = {'gm': cfg.K, 'dx': cfg.N, 'x0': 1}[cfg.kind]
+    D = head.in_features
+    C = head.out_features // (P * n)
+    g = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
+    rows = lambda t: t.reshape(P, n, C, *t.shape[1:])                   # view: (sub-pixel, n, channel, ...)
+    if out is not None:
+        if out.out_features != P * C or out.in_features != D:
+            raise ValueError(f"the teacher's output layer must map {D} → {P * C}, got {out.in_features} → {out.out_features}")
+        rows(head.weight).copy_(out.weight.reshape(P, 1, C, D).expand(P, n, C, D))
+        rows(head.bias).copy_(out.bias.reshape(P, 1, C).expand(P, n, C))
+        if cfg.kind == 'dx' and cfg.dx_mode == 'poly':                     # coefficient 0 = teacher, higher orders zero
+            rows(head.weight)[:, 1:].zero_(); rows(head.bias)[:, 1:].zero_()
+    elif cfg.kind == 'gm':
+        head.weight.zero_(); head.bias.zero_()
+    if cfg.kind == 'gm':
+        noise = (cfg.bias_noise if out is not None else 0.1) * torch.randn(n, C, generator=g)
+        rows(head.bias).add_(noise.to(head.bias))                          # the same (k, c) noise at every sub-pixel
+        logweights.weight.zero_(); logweights.bias.zero_()
+        logstd[-1].weight.zero_(); logstd[-1].bias.fill_(math.log(cfg.init_std) if out is not None else 0.0)
 
 # %% ../nbs/03_piid.ipynb #46ed6057
 @dataclass
@@ -273,13 +232,6 @@ class DistillConfig:
     def __post_init__(self):
         if self.iters < 0 or self.batch_size < 1: raise ValueError(f'iters must be >= 0 and batch_size >= 1, got {self.iters}, {self.batch_size}')
 
-
-BUDGETS = {   # the toy tables' budgets (`piflow-ref toy`, and `--full`): teacher iterations; student iterations, batch
-    # and learning rate; evaluation samples; seeds. The demo's fits a few minutes on 2 CPU cores.
-    'demo': dict(teacher_iters=8_000, iters=300, batch_size=1024, lr=2e-3, n_samples=4_000, seeds=1),
-    'full': dict(teacher_iters=20_000, iters=600, batch_size=1024, lr=1e-3, n_samples=4_000, seeds=3),
-}
-
 # %% ../nbs/03_piid.ipynb #85c4c3c9
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, start: int = 0) -> float:
@@ -291,15 +243,85 @@ def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, st
     return beta
 
 # %% ../nbs/03_piid.ipynb #6298b072
-class Distiller:
-    """Trains a `Student` against `teacher(x, σ)` by π-ID (or x0-regression for kind 'x0'). `data` has
-    `.sample(n, generator)` (unused when `cfg.data_free`). A class-conditional student (`num_classes` > 0) is trained
-    against `teacher(x, σ, y)` (a guided teacher, say), on `data.sample_labelled(n, generator)` → `(x0, y)` or, data-free,
-    on uniform labels. All randomness comes from one generator, so `save` and `load` resume exactly. `ema` is the
-    model to sample from. `seconds` is the training time and `teacher_calls` the number of teacher velocity
-    evaluations (one per sample and query; a CFG teacher spends two network rows on each), both summed over resumes."""
+class Trainer:
+    """The bookkeeping every training loop of the library shares. A subclass sets `self.opt` and `self.g` (its one
+    random generator) and implements `_train_step` (one optimiser step; returns the loss and counts `skipped`),
+    `modules()` (name → module to checkpoint) and `identity()` (the JSON configuration a checkpoint must match; a
+    different `train.iters` is allowed, to train longer). `train_step` times each step; `run` trains with checkpoints;
+    `save` / `load` write and restore modules, optimiser, generator, history and the `counters` in one safetensors file,
+    atomically, so that a resumed run continues exactly, its training time included."""
+    kind = 'piflow_ref.Trainer'
+    counters = ('step', 'skipped', 'seconds')
 
-    def __init__(self, student: Student, teacher, data=None, piid: PiIDConfig = PiIDConfig(),
+    def _reset(self):
+        for c in self.counters: setattr(self, c, 0)
+        self.seconds, self.losses = 0.0, []
+
+    def train_step(self) -> float:
+        "One timed optimiser step; returns its loss."
+        start = time.perf_counter()
+        loss = self._train_step()
+        self.losses.append(loss)
+        self.step += 1
+        self.seconds += time.perf_counter() - start
+        return loss
+
+    def run(self, until: int | None = None, ckpt=None, ckpt_every: int = 0, progress: bool = True):
+        "Train up to iteration `until` (default `cfg.iters`), saving to `ckpt` every `ckpt_every` steps and at the end."
+        until = self.cfg.iters if until is None else until
+        bar = tqdm(range(self.step, until), disable=not progress, desc=type(self).__name__, leave=False)
+        for _ in bar:
+            self.train_step()
+            if self.step % 50 == 0: bar.set_postfix(loss=f'{np.mean(self.losses[-50:]):.4f}')
+            if ckpt is not None and ckpt_every and self.step % ckpt_every == 0 and self.step < until: self.save(ckpt)
+        if ckpt is not None: self.save(ckpt)
+        return self
+
+    def save(self, path):
+        "Write modules, optimiser state, generator state, history and counters to one safetensors file, atomically."
+        sd = self.opt.state_dict()
+        tensors = {f'{name}.{k}': v for name, m in self.modules().items() for k, v in m.state_dict().items()}
+        tensors |= {f'opt.{i}.{k}': v for i, st in sd['state'].items() for k, v in st.items()}
+        tensors['rng'] = self.g.get_state()
+        meta = {'kind': self.kind, **self.identity(), 'losses': self.losses, 'param_groups': sd['param_groups'],
+                **{c: getattr(self, c) for c in self.counters}}
+        return save_tensors(tensors, path, meta)
+
+    def load(self, path):
+        "Restore a `save`d state; a checkpoint of another configuration is a `ValueError` naming what differs."
+        tensors, meta = load_tensors(path)
+        if meta.get('kind') != self.kind: raise ValueError(f'{path} is not a {self.kind} checkpoint')
+        mine = self.identity()
+        diff = [f'{part}.{k}' for part in mine for k in mine[part] if meta.get(part, {}).get(k) != mine[part][k]]
+        diff = [d for d in diff if d != 'train.iters']              # training longer is allowed
+        if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
+        pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+        for name, m in self.modules().items(): m.load_state_dict(pick(f'{name}.'))
+        state = {}
+        for k, v in pick('opt.').items():
+            i, name = k.split('.', 1)
+            state.setdefault(int(i), {})[name] = v
+        self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
+        self.g.set_state(tensors['rng'])
+        self.losses = meta['losses']
+        for c in self.counters: setattr(self, c, meta[c])
+        return self
+
+
+class Distiller(Trainer):
+    """Trains a student against `teacher(x, σ)` by π-ID (or x0-regression for kind 'x0'). The student can be any
+    network: it needs `cfg` (a `StudentConfig`), `policy(x, sigma, eps, y)` (one network call → a policy, see
+    `make_policy`), `sample_shape` (one sample's `(C, *S)`, for the data-free noise) and `arch()` (its network's JSON
+    configuration, for checkpoints). `data` has `.sample(n, generator)` (unused when `cfg.data_free`). A
+    class-conditional student (`num_classes` > 0) is trained against `teacher(x, σ, y)` (a guided teacher, say), on
+    `data.sample_labelled(n, generator)` → `(x0, y)` or, data-free, on uniform labels. All randomness comes from one
+    generator, so `save` and `load` resume exactly. `ema` is the model to sample from. `seconds` is the training time
+    and `teacher_calls` the number of teacher velocity evaluations (one per sample and query; a CFG teacher spends two
+    network rows on each), both summed over resumes."""
+    kind = 'piflow_ref.Distiller'
+    counters = Trainer.counters + ('teacher_calls',)
+
+    def __init__(self, student: nn.Module, teacher, data=None, piid: PiIDConfig = PiIDConfig(),
                  cfg: DistillConfig | None = None):
         self.student, self.teacher, self.data, self.piid = student, teacher, data, piid
         self.cfg = cfg or DistillConfig()
@@ -308,7 +330,11 @@ class Distiller:
         self.ema = copy.deepcopy(student).requires_grad_(False).eval()
         self.opt = torch.optim.AdamW(student.parameters(), lr=self.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
         self.g = torch.Generator().manual_seed(self.cfg.seed)
-        self.step, self.losses, self.skipped, self.seconds, self.teacher_calls = 0, [], 0, 0.0, 0
+        self._reset()
+
+    def modules(self) -> dict: return {'student': self.student, 'ema': self.ema}
+    def identity(self) -> dict:
+        return {'student': asdict(self.student.cfg), 'net': self.student.arch(), 'piid': asdict(self.piid), 'train': asdict(self.cfg)}
 
     # -- one iteration -------------------------------------------------------------------------------------------
     def _teacher_for(self, y):
@@ -333,7 +359,7 @@ class Distiller:
 
     def _loss_data_free(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
-        x, r, total = torch.randn(B, self.student.mlp_cfg.dim, generator=self.g), 1.0, 0.0
+        x, r, total = torch.randn(B, *self.student.sample_shape, generator=self.g), 1.0, 0.0
         y = torch.randint(s.num_classes, (B,), generator=self.g) if s.num_classes else None
         teacher = self._teacher_for(y)
         for seg in segment_sizes(s.nfe, s.final_step_scale):
@@ -344,9 +370,9 @@ class Distiller:
             total, r = total + seg * loss.item(), max(r - seg, 0.0)
         return total
 
-    def train_step(self) -> float:
+    def _train_step(self) -> float:
         "One optimiser step; returns the loss. Non-finite gradients skip the update (and are counted)."
-        c, it, start = self.cfg, self.step, time.perf_counter()
+        c, it = self.cfg, self.step
         for grp in self.opt.param_groups: grp['lr'] = c.lr * (0.001 + 0.999 * min(1.0, it / max(c.warmup, 1)))
         self.opt.zero_grad(set_to_none=True)
         loss = self._loss_data_free() if c.data_free else self._loss_with_data()
@@ -355,69 +381,18 @@ class Distiller:
         if math.isfinite(loss) and torch.isfinite(norm): self.opt.step()
         else: self.skipped += 1
         ema_update(self.ema, self.student, it, c.ema_gamma, c.ema_start)
-        self.losses.append(loss)
-        self.step += 1
-        self.seconds += time.perf_counter() - start
         return loss
-
-    def run(self, until: int | None = None, ckpt=None, ckpt_every: int = 0, progress: bool = True) -> 'Distiller':
-        "Train up to iteration `until` (default `cfg.iters`), saving to `ckpt` every `ckpt_every` steps and at the end."
-        until = self.cfg.iters if until is None else until
-        bar = tqdm(range(self.step, until), disable=not progress, desc=f'{self.student.cfg.kind} student', leave=False)
-        for _ in bar:
-            self.train_step()
-            if self.step % 50 == 0: bar.set_postfix(loss=f'{np.mean(self.losses[-50:]):.4f}')
-            if ckpt is not None and ckpt_every and self.step % ckpt_every == 0 and self.step < until: self.save(ckpt)
-        if ckpt is not None: self.save(ckpt)
-        return self
-
-    # -- checkpoints ---------------------------------------------------------------------------------------------
-    def _identity(self) -> dict:
-        return {'student': asdict(self.student.cfg), 'mlp': asdict(self.student.mlp_cfg), 'piid': asdict(self.piid),
-                'train': asdict(self.cfg)}
-
-    def save(self, path):
-        "Write student, EMA, optimiser state, generator state and history to one safetensors file, atomically."
-        sd = self.opt.state_dict()
-        tensors = {f'student.{k}': v for k, v in self.student.state_dict().items()}
-        tensors |= {f'ema.{k}': v for k, v in self.ema.state_dict().items()}
-        tensors |= {f'opt.{i}.{k}': v for i, st in sd['state'].items() for k, v in st.items()}
-        tensors['rng'] = self.g.get_state()
-        meta = {'kind': 'piflow_ref.Distiller', **self._identity(), 'step': self.step, 'losses': self.losses,
-                'skipped': self.skipped, 'seconds': self.seconds, 'teacher_calls': self.teacher_calls,
-                'param_groups': sd['param_groups']}
-        return save_tensors(tensors, path, meta)
-
-    def load(self, path) -> 'Distiller':
-        "Restore a `save`d state; a checkpoint of another configuration is a `ValueError` naming what differs."
-        tensors, meta = load_tensors(path)
-        if meta.get('kind') != 'piflow_ref.Distiller': raise ValueError(f'{path} is not a Distiller checkpoint')
-        mine = self._identity()
-        diff = [f'{part}.{k}' for part in mine for k in mine[part] if meta.get(part, {}).get(k) != mine[part][k]]
-        diff = [d for d in diff if d != 'train.iters']              # training longer is allowed
-        if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
-        pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
-        self.student.load_state_dict(pick('student.')); self.ema.load_state_dict(pick('ema.'))
-        state = {}
-        for k, v in pick('opt.').items():
-            i, name = k.split('.', 1)
-            state.setdefault(int(i), {})[name] = v
-        self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
-        self.g.set_state(tensors['rng'])
-        self.step, self.losses, self.skipped, self.seconds = meta['step'], meta['losses'], meta['skipped'], meta['seconds']
-        self.teacher_calls = meta['teacher_calls']
-        return self
 
 # %% ../nbs/03_piid.ipynb #a7548012
 @torch.no_grad()
-def sample_student(student: Student, x1: torch.Tensor, nfe: int | None = None, temperature: float = 1.0, h: float = 0.0,
+def sample_student(student: nn.Module, x1: torch.Tensor, nfe: int | None = None, temperature: float = 1.0, h: float = 0.0,
                    total_substeps: int = 128, generator: torch.Generator | None = None, trajectory: bool = False,
                    y: torch.Tensor | None = None):
-    """Few-step sampling from noise `x1` `(B, C)`: one student call per step, its policy rolled out over the step
+    """Few-step sampling from noise `x1` `(B, C, *S)` with any student (see `Distiller`): one student call per step, its policy rolled out over the step
     (flow-map scheduler; `h` = 0 deterministic, h > 0 rolls past the next grid point and re-noises to it).
     `temperature` < 1 sharpens GM policies on all but the last step. `nfe` defaults to the trained one (other values:
-    elastic inference on the same final-step scale and shift). `y` `(B,)`: labels for a conditional student. Returns `(B, C)`, or `(x, states)` with the state at
-    every grid point `(nfe + 1, B, C)`."""
+    elastic inference on the same final-step scale and shift). `y` `(B,)`: labels for a conditional student. Returns
+    `(B, C, *S)`, or `(x, states)` with the state at every grid point `(nfe + 1, B, C, *S)`."""
     s = student.cfg
     nfe = s.nfe if nfe is None else nfe
     if h < 0: raise ValueError(f'h must be >= 0, got {h}')
@@ -439,32 +414,6 @@ def sample_student(student: Student, x1: torch.Tensor, nfe: int | None = None, t
         states.append(x)
     return (x, torch.stack(states)) if trajectory else x
 
-# %% ../nbs/03_piid.ipynb #8ba07fbf
-class ToyEvaluator:
-    """Fixed noise sets and teacher references for comparing samplers. `teacher(x, σ)` is integrated with
-    `steps` Euler steps: from `x1` (the endpoints every method is aligned to), from a reference set, and from
-    `n_floor` further sets whose distance to the reference is the noise floor. All sets have `n` points."""
-
-    def __init__(self, teacher, n: int = 4000, n_floor: int = 3, steps: int = 128, shift: float = 1.0, dim: int = 2,
-                 seed: int = 1234, n_proj: int = 256):
-        g = torch.Generator().manual_seed(seed)
-        noise = [torch.randn(n, dim, generator=g) for _ in range(2 + n_floor)]
-        grid = sigma_grid(steps, shift)
-        ends = [sample_ode(teacher, z, grid) for z in noise]
-        self.x1, self.target, self.ref, self.fresh = noise[0], ends[0], ends[1], ends[2:]
-        self.n_proj = n_proj
-        self.teacher_report = sw2_report(self.target, self.ref, self.fresh, n_proj)     # the teacher itself
-        self.floor = self.teacher_report['floor']
-
-    def __call__(self, sample) -> dict:
-        "Run `sample(x1)` on the fixed noise; return sw2, floor, ratio (= sw2/floor), alignment and seconds."
-        t0 = time.time()
-        x = sample(self.x1)
-        seconds = time.time() - t0
-        rep = sw2_report(x, self.ref, self.fresh, self.n_proj)
-        return {'sw2': rep['sw2'], 'floor': rep['floor'], 'ratio': rep['ratio'],
-                'alignment': alignment(x, self.target), 'seconds': seconds}
-
 # %% ../nbs/03_piid.ipynb #10dd8674
 METHODS = {   # name → overrides of (StudentConfig, PiIDConfig, DistillConfig) fields; 'teacher-euler' trains nothing
     'piflow-gm': {},
@@ -478,94 +427,29 @@ METHODS = {   # name → overrides of (StudentConfig, PiIDConfig, DistillConfig)
 }
 
 
-def make_distiller(method: str, nfe: int, teacher, data, init: MLPVelocity | None = None,
-                   student: dict | None = None, piid: dict | None = None, train: dict | None = None) -> Distiller:
-    """A `Distiller` for one of `METHODS` at `nfe` steps: the defaults, the method's overrides, then the caller's
-    `student` / `piid` / `train` overrides. `init` is the network whose trunk and output layer the student copies
-    (default: `teacher` itself when it is an `MLPVelocity`)."""
+def method_configs(method: str, nfe: int, student: dict | None = None, piid: dict | None = None,
+                   train: dict | None = None) -> tuple[StudentConfig, PiIDConfig, DistillConfig]:
+    """The configurations of one of `METHODS` at `nfe` steps: the defaults, the method's overrides, then the caller's
+    `student` / `piid` / `train` overrides. Every network's student factory starts here."""
     if method not in METHODS: raise ValueError(f'unknown method {method!r}; expected one of {", ".join(METHODS)}')
-    init = init if init is not None else (teacher if isinstance(teacher, MLPVelocity) else None)
     o = METHODS[method]
-    scfg = StudentConfig(**{'nfe': nfe, **o.get('student', {}), **(student or {})})
-    pcfg = PiIDConfig(**{**o.get('piid', {}), **(piid or {})})
-    dcfg = DistillConfig(**{**o.get('train', {}), **(train or {})})
-    return Distiller(Student(scfg, init), teacher, data, pcfg, dcfg)
+    return (StudentConfig(**{'nfe': nfe, **o.get('student', {}), **(student or {})}),
+            PiIDConfig(**{**o.get('piid', {}), **(piid or {})}), DistillConfig(**{**o.get('train', {}), **(train or {})}))
 
 
-def plot_sample_grid(samples: dict, lim: float = 4.5, s: float = 0.6):
-    "Scatter grid of `{(method, nfe): (N, 2) samples}`: a row per method, a column per NFE. Returns the figure."
-    methods = list(dict.fromkeys(m for m, _ in samples))
-    nfes = sorted({n for _, n in samples})
-    fig, axes = plt.subplots(len(methods), len(nfes), figsize=(2.3 * len(nfes), 2.3 * len(methods)), squeeze=False)
-    for i, m in enumerate(methods):
-        for j, n in enumerate(nfes):
-            ax = axes[i, j]
-            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', xticks=[], yticks=[])
-            if (m, n) in samples:
-                p = samples[(m, n)].detach().float().cpu().numpy()
-                ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
-            else: ax.axis('off')
-            if i == 0: ax.set_title(f'{n} NFE')
-            if j == 0: ax.set_ylabel(m, fontsize=8)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-MAIN_METHODS = ('piflow-gm', 'piflow-dx', 'x0-regression')
-ABLATIONS = ('piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free')
-
-
-@dataclass
-class Comparison:
-    "What `compare_methods` returns: `rows` (one per method, NFE and seed), and the first seed's samples and students."
-    rows: list
-    samples: dict = field(default_factory=dict)     # (method, nfe) → samples `(n, C)` from the evaluator's noise x1
-    students: dict = field(default_factory=dict)    # (method, nfe) → its trained `Distiller`
-
-
-def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(0,), train: dict | None = None,
-                    init: MLPVelocity | None = None, n_samples: int = 4000, teacher_rows: bool = True, distill=None,
-                    progress: bool = False) -> Comparison:
-    """Distil each of `methods` at each NFE of `nfes` from `teacher` for every seed, and evaluate them side by side with
-    the teacher's Euler sampler at the same NFE and its own 128-step samples (`teacher-euler` at 128 NFE: one more draw
-    of the noise floor itself). Seed s sets a student's initial bias noise and all its training draws (`seed` = s) and
-    the evaluation sets (`ToyEvaluator(seed=1234 + s)`); the teacher is the same for all seeds. `train` overrides
-    `DistillConfig` fields; `distill(method, nfe, seed)` may supply the trained `Distiller` instead (the CLI resumes
-    checkpoints that way). A row: method, nfe, seed, sw2, floor, ratio, alignment, seconds (sampling), train_seconds,
-    teacher_calls, iters."""
-    res = Comparison([])
-    for i, seed in enumerate(seeds):
-        ev = ToyEvaluator(teacher, n=n_samples, seed=1234 + seed)
-        def record(method, nfe, sample, d=None):
-            res.rows.append({'method': method, 'nfe': nfe, 'seed': seed, **ev(sample), 'train_seconds': d.seconds if d else 0.0,
-                             'teacher_calls': d.teacher_calls if d else 0, 'iters': d.step if d else 0})
-            if i == 0:
-                res.samples[(method, nfe)] = sample(ev.x1)
-                if d is not None: res.students[(method, nfe)] = d
-        if teacher_rows: record('teacher-euler', 128, lambda x: sample_ode(teacher, x, sigma_grid(128)))
-        for nfe in nfes:
-            if teacher_rows: record('teacher-euler', nfe, lambda x: sample_ode(teacher, x, sigma_grid(nfe)))
-            for m in methods:
-                d = distill(m, nfe, seed) if distill else make_distiller(
-                    m, nfe, teacher, data, init, student={'seed': seed}, train={**(train or {}), 'seed': seed}).run(progress=progress)
-                record(m, nfe, lambda x: sample_student(d.ema, x), d)
-    return res
-
-
-def summarize(rows: list) -> list:
-    """Rows grouped by (method, nfe), in order of first appearance: the number of seeds; mean, std, min and max of the
-    ratio and the alignment; mean teacher calls, training and sampling seconds."""
+def summarize(rows: list, keys=('ratio', 'alignment'), means=('teacher_calls', 'train_seconds', 'seconds')) -> list:
+    """Rows grouped by (method, nfe), in order of first appearance: the number of seeds; mean, std, min and max of
+    each of `keys`; the mean of each of `means`."""
     groups = {}
     for r in rows: groups.setdefault((r['method'], r['nfe']), []).append(r)
     out = []
     for (m, nfe), rs in groups.items():
         s = {'method': m, 'nfe': nfe, 'seeds': len(rs)}
-        for k in ('ratio', 'alignment'):
+        for k in keys:
             v = torch.tensor([r[k] for r in rs], dtype=torch.float64)
             s |= {k: v.mean().item(), f'{k}_std': v.std().item() if len(rs) > 1 else 0.0,
                   f'{k}_min': v.min().item(), f'{k}_max': v.max().item()}
-        s |= {k: float(np.mean([r[k] for r in rs])) for k in ('teacher_calls', 'train_seconds', 'seconds')}
+        s |= {k: float(np.mean([r[k] for r in rs])) for k in means}
         out.append(s)
     return out
 
@@ -575,12 +459,14 @@ def clearly_better(a: dict, b: dict, key: str = 'ratio') -> bool:
     return a[f'{key}_max'] < b[f'{key}_min']
 
 
-def format_summary(summary: list) -> str:
-    "A markdown table of `summarize`d rows: mean ± std over the seeds (± only with more than one seed)."
+def format_summary(summary: list, columns=(('ratio', '.2f'), ('alignment', '.3f'))) -> str:
+    """A markdown table of `summarize`d rows: each of `columns` (key, format) as mean ± std over the seeds (± only
+    with more than one seed), then teacher calls, training and sampling seconds."""
     pm = lambda s, k, f: f'{s[k]:{f}}' + (f' ± {s[k + "_std"]:{f}}' if s['seeds'] > 1 else '')
     calls = lambda c: f'{c / 1e6:.2f} M' if c else '0'
-    lines = ['| method | NFE | ratio | alignment | teacher calls | train s | sample s |', '|---|---:|---:|---:|---:|---:|---:|']
+    lines = ['| method | NFE | ' + ' | '.join(k.replace('_', ' ') for k, _ in columns) + ' | teacher calls | train s | sample s |',
+             '|---|---:|' + '---:|' * (len(columns) + 3)]
     for s in summary:
-        lines.append(f"| {s['method']} | {s['nfe']} | {pm(s, 'ratio', '.2f')} | {pm(s, 'alignment', '.3f')} | "
-                     f"{calls(s['teacher_calls'])} | {s['train_seconds']:.0f} | {s['seconds']:.3f} |")
+        lines.append(f"| {s['method']} | {s['nfe']} | " + ' | '.join(pm(s, k, f) for k, f in columns) +
+                     f" | {calls(s['teacher_calls'])} | {s['train_seconds']:.0f} | {s['seconds']:.3f} |")
     return '\n'.join(lines)

@@ -20,9 +20,7 @@ from .flow import batch_sigma, bcast, interpolate, sample_ode, sigma_grid, veloc
 from .utils import load_tensors, save_tensors, sized
 
 # %% auto #0
-__all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'plot_trajectories', 'timestep_embedding',
-           'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher',
-           'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset']
+__all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'plot_trajectories', 'timestep_embedding', 'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher', 'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset', 'BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'MLPStudent', 'ToyEvaluator', 'make_distiller', 'Comparison', 'compare_methods', 'plot_sample_grid']
 
 # %% ../nbs/01_toy_teacher.ipynb #517ee919
 def _check_n(n):
@@ -325,3 +323,182 @@ def make_dataset(name: str):
     if name == 'gaussians': return ring_gaussians()
     if name == 'moons': return Moons()
     raise ValueError(f'unknown dataset {name!r}; expected one of {", ".join(DATASETS)}')
+
+# %% ../nbs/03_piid.ipynb #toyimp01
+import copy
+
+from .flow import sample_ode, sigma_grid
+from .metrics import alignment, sw2_report
+from .piid import (Distiller, StudentConfig, init_head, logstd_mlp, make_policy, method_configs,
+                             sample_student)
+
+# %% ../nbs/03_piid.ipynb #e1b0047e
+class MLPStudent(nn.Module):
+    """A policy network for 2-D points: the teacher's trunk (copied) with a new head (`init_head`). `forward(x (B, C),
+    sigma (B,))` returns the head's raw outputs; `policy(x, sigma)` turns them into the policy (`make_policy`).
+    With `teacher=None` the trunk is freshly initialised (`mlp_cfg`) and a GM head starts as the official code's
+    from-scratch head. With `cfg.num_classes` > 0 every call also takes labels `y` `(B,)`; their embedding starts at
+    zero, so the conditional student starts as the unconditional network it was copied from."""
+
+    def __init__(self, cfg: StudentConfig = StudentConfig(), teacher: MLPVelocity | None = None,
+                 mlp_cfg: MLPConfig | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.net = copy.deepcopy(teacher) if teacher is not None else MLPVelocity(mlp_cfg or MLPConfig())
+        out, self.net.out = self.net.out, nn.Identity()           # the trunk stays, the velocity layer goes
+        self.net.requires_grad_(True).train()
+        self.mlp_cfg = self.net.cfg
+        H, C = self.mlp_cfg.hidden, self.mlp_cfg.dim
+        n_out = {'gm': cfg.K, 'dx': cfg.N, 'x0': 1}[cfg.kind]
+        with torch.random.fork_rng(devices=[]):                      # new layers: seeded, global RNG untouched
+            torch.manual_seed(cfg.seed)
+            self.head = nn.Linear(H, n_out * C)
+            if cfg.kind == 'gm':
+                self.logweights = nn.Linear(H, cfg.K)
+                self.logstd = logstd_mlp(self.mlp_cfg.t_dim, cfg.logstd_hidden)
+        init_head(cfg, self.head, getattr(self, 'logweights', None), getattr(self, 'logstd', None),
+                  out if teacher is not None else None)
+        if cfg.num_classes:
+            self.class_emb = nn.Embedding(cfg.num_classes, self.mlp_cfg.t_dim)
+            nn.init.zeros_(self.class_emb.weight)
+
+    @property
+    def sample_shape(self) -> tuple: return (self.mlp_cfg.dim,)          # one sample: (C,)
+    def arch(self) -> dict: return asdict(self.mlp_cfg)                  # what a checkpoint's network must match
+
+    def features(self, x: torch.Tensor, sigma: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        "Trunk features `(B, H)`; a conditional student adds the label embedding to the time embedding."
+        n = self.cfg.num_classes
+        if n == 0:
+            if y is not None: raise ValueError('this student is unconditional (num_classes = 0); got labels y')
+            return self.net.trunk(x, sigma)
+        if y is None or y.shape != (x.shape[0],) or y.dtype != torch.long or y.min() < 0 or y.max() >= n:
+            raise ValueError(f'a class-conditional student needs labels y: a long tensor of shape ({x.shape[0]},) '
+                             f'with values in [0, {n})')
+        if x.ndim != 2 or x.shape[1] != self.mlp_cfg.dim:
+            raise ValueError(f'x must have shape (B, {self.mlp_cfg.dim}), got {tuple(x.shape)}')
+        return self.net.body(torch.cat([x.float(), self.cond_embedding(sigma, y)], dim=1))
+
+    def cond_embedding(self, sigma: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        "The condition embedding `(B, t_dim)`: the time embedding, plus the label embedding if conditional."
+        e = self.net.time_embedding(sigma)
+        return e + self.class_emb(y) if self.cfg.num_classes else e
+
+    def forward(self, x: torch.Tensor, sigma, y: torch.Tensor | None = None) -> dict:
+        "`x` `(B, C)`, `sigma` `(B,)` → GM: means `(B, K, C)`, logweights `(B, K, 1)`, logstd `(B, 1, 1)`; DX: nodes `(B, N, C)`; x0: u `(B, C)`."
+        sigma = batch_sigma(sigma, x).float()
+        h = self.features(x, sigma, y)                                 # (B, H)
+        B, C = x.shape
+        o = self.head(h).reshape(B, -1, C)
+        if self.cfg.kind == 'dx': return {'nodes': o}
+        if self.cfg.kind == 'x0': return {'u': o[:, 0]}
+        cond = self.cond_embedding(sigma, y).detach()                  # the std never trains the trunk
+        return {'means': o, 'logweights': self.logweights(h).log_softmax(1)[:, :, None],
+                'logstd': self.logstd(cond)[:, :, None]}
+
+    def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
+        "The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call."
+        return make_policy(self(x, sigma, y), x, sigma, self.cfg, eps)
+
+# %% ../nbs/03_piid.ipynb #toybud01
+BUDGETS = {   # the toy tables' budgets (`piflow-ref toy`, and `--full`): teacher iterations; student iterations, batch
+    # and learning rate; evaluation samples; seeds. The demo's fits a few minutes on 2 CPU cores.
+    'demo': dict(teacher_iters=8_000, iters=300, batch_size=1024, lr=2e-3, n_samples=4_000, seeds=1),
+    'full': dict(teacher_iters=20_000, iters=600, batch_size=1024, lr=1e-3, n_samples=4_000, seeds=3),
+}
+
+# %% ../nbs/03_piid.ipynb #8ba07fbf
+class ToyEvaluator:
+    """Fixed noise sets and teacher references for comparing samplers. `teacher(x, σ)` is integrated with
+    `steps` Euler steps: from `x1` (the endpoints every method is aligned to), from a reference set, and from
+    `n_floor` further sets whose distance to the reference is the noise floor. All sets have `n` points."""
+
+    def __init__(self, teacher, n: int = 4000, n_floor: int = 3, steps: int = 128, shift: float = 1.0, dim: int = 2,
+                 seed: int = 1234, n_proj: int = 256):
+        g = torch.Generator().manual_seed(seed)
+        noise = [torch.randn(n, dim, generator=g) for _ in range(2 + n_floor)]
+        grid = sigma_grid(steps, shift)
+        ends = [sample_ode(teacher, z, grid) for z in noise]
+        self.x1, self.target, self.ref, self.fresh = noise[0], ends[0], ends[1], ends[2:]
+        self.n_proj = n_proj
+        self.teacher_report = sw2_report(self.target, self.ref, self.fresh, n_proj)     # the teacher itself
+        self.floor = self.teacher_report['floor']
+
+    def __call__(self, sample) -> dict:
+        "Run `sample(x1)` on the fixed noise; return sw2, floor, ratio (= sw2/floor), alignment and seconds."
+        t0 = time.time()
+        x = sample(self.x1)
+        seconds = time.time() - t0
+        rep = sw2_report(x, self.ref, self.fresh, self.n_proj)
+        return {'sw2': rep['sw2'], 'floor': rep['floor'], 'ratio': rep['ratio'],
+                'alignment': alignment(x, self.target), 'seconds': seconds}
+
+# %% ../nbs/03_piid.ipynb #toycmp01
+def make_distiller(method: str, nfe: int, teacher, data, init: MLPVelocity | None = None,
+                   student: dict | None = None, piid: dict | None = None, train: dict | None = None) -> Distiller:
+    """A `Distiller` of an `MLPStudent` for one of `METHODS` at `nfe` steps (`method_configs`). `init` is the network
+    whose trunk and output layer the student copies (default: `teacher` itself when it is an `MLPVelocity`)."""
+    scfg, pcfg, dcfg = method_configs(method, nfe, student, piid, train)
+    init = init if init is not None else (teacher if isinstance(teacher, MLPVelocity) else None)
+    return Distiller(MLPStudent(scfg, init), teacher, data, pcfg, dcfg)
+
+
+MAIN_METHODS = ('piflow-gm', 'piflow-dx', 'x0-regression')
+ABLATIONS = ('piflow-gm-K1', 'piflow-gm-no-dropout', 'piflow-gm-window3', 'piflow-gm-data-free')
+
+
+@dataclass
+class Comparison:
+    "What `compare_methods` returns: `rows` (one per method, NFE and seed), and the first seed's samples and students."
+    rows: list
+    samples: dict = field(default_factory=dict)     # (method, nfe) → samples `(n, C)` from the evaluator's noise x1
+    students: dict = field(default_factory=dict)    # (method, nfe) → its trained `Distiller`
+
+
+def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(0,), train: dict | None = None,
+                    init: MLPVelocity | None = None, n_samples: int = 4000, teacher_rows: bool = True, distill=None,
+                    progress: bool = False) -> Comparison:
+    """Distil each of `methods` at each NFE of `nfes` from `teacher` for every seed, and evaluate them side by side with
+    the teacher's Euler sampler at the same NFE and its own 128-step samples (`teacher-euler` at 128 NFE: one more draw
+    of the noise floor itself). Seed s sets a student's initial bias noise and all its training draws (`seed` = s) and
+    the evaluation sets (`ToyEvaluator(seed=1234 + s)`); the teacher is the same for all seeds. `train` overrides
+    `DistillConfig` fields; `distill(method, nfe, seed)` may supply the trained `Distiller` instead (the CLI resumes
+    checkpoints that way). A row: method, nfe, seed, sw2, floor, ratio, alignment, seconds (sampling), train_seconds,
+    teacher_calls, iters."""
+    res = Comparison([])
+    for i, seed in enumerate(seeds):
+        ev = ToyEvaluator(teacher, n=n_samples, seed=1234 + seed)
+        def record(method, nfe, sample, d=None):
+            res.rows.append({'method': method, 'nfe': nfe, 'seed': seed, **ev(sample), 'train_seconds': d.seconds if d else 0.0,
+                             'teacher_calls': d.teacher_calls if d else 0, 'iters': d.step if d else 0})
+            if i == 0:
+                res.samples[(method, nfe)] = sample(ev.x1)
+                if d is not None: res.students[(method, nfe)] = d
+        if teacher_rows: record('teacher-euler', 128, lambda x: sample_ode(teacher, x, sigma_grid(128)))
+        for nfe in nfes:
+            if teacher_rows: record('teacher-euler', nfe, lambda x: sample_ode(teacher, x, sigma_grid(nfe)))
+            for m in methods:
+                d = distill(m, nfe, seed) if distill else make_distiller(
+                    m, nfe, teacher, data, init, student={'seed': seed}, train={**(train or {}), 'seed': seed}).run(progress=progress)
+                record(m, nfe, lambda x: sample_student(d.ema, x), d)
+    return res
+
+
+def plot_sample_grid(samples: dict, lim: float = 4.5, s: float = 0.6):
+    "Scatter grid of `{(method, nfe): (N, 2) samples}`: a row per method, a column per NFE. Returns the figure."
+    methods = list(dict.fromkeys(m for m, _ in samples))
+    nfes = sorted({n for _, n in samples})
+    fig, axes = plt.subplots(len(methods), len(nfes), figsize=(2.3 * len(nfes), 2.3 * len(methods)), squeeze=False)
+    for i, m in enumerate(methods):
+        for j, n in enumerate(nfes):
+            ax = axes[i, j]
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', xticks=[], yticks=[])
+            if (m, n) in samples:
+                p = samples[(m, n)].detach().float().cpu().numpy()
+                ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
+            else: ax.axis('off')
+            if i == 0: ax.set_title(f'{n} NFE')
+            if j == 0: ax.set_ylabel(m, fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

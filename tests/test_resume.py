@@ -3,15 +3,15 @@ data-free), files are replaced atomically, and a checkpoint of another configura
 import pytest
 import torch
 
-from piflow_ref.piid import DistillConfig, Distiller, PiIDConfig, Student, StudentConfig
+from piflow_ref.piid import DistillConfig, Distiller, PiIDConfig, StudentConfig
 from piflow_ref.guidance import GuidedTeacher, LabelledMixture
-from piflow_ref.toy import Checkerboard, MLPConfig, MLPVelocity, ring_gaussians
+from piflow_ref.toy import Checkerboard, MLPConfig, MLPStudent, MLPVelocity, ring_gaussians
 
 
 def make(kind='gm', data_free=False, K=4, seed=0, conditional=False):
     torch.manual_seed(123)                         # the same teacher every time
     teacher = MLPVelocity(MLPConfig(hidden=32, depth=2)).requires_grad_(False)
-    student = Student(StudentConfig(kind=kind, K=K, nfe=2, num_classes=4 if conditional else 0), teacher)
+    student = MLPStudent(StudentConfig(kind=kind, K=K, nfe=2, num_classes=4 if conditional else 0), teacher)
     data = Checkerboard()
     if conditional:                                # a guided exact teacher on labelled data
         data = LabelledMixture(ring_gaussians(), torch.arange(8) // 2)
