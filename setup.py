@@ -32,6 +32,7 @@ setuptools.setup(
     ],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_name']: ['assets/*.safetensors', 'assets/*.json']},   # the committed MNIST teacher and classifier
     install_requires=cfg.get('requirements', '').split(),
     extras_require={'dev': cfg.get('dev_requirements', '').split()},
     python_requires='>=' + cfg['min_python'],

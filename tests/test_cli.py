@@ -73,3 +73,18 @@ def test_small_run_and_reuse(tmp_path):
 def test_bench_out_folder(tmp_path):
     res = run('bench', 'policy', '--out', str(tmp_path))                           # refused before the benchmark runs
     assert res.returncode == 2 and '--out must be a file name' in res.stderr, res.stderr
+
+
+def test_mnist_bad_input(tmp_path):
+    res = run('mnist', '--methods', 'gan', '--out', str(tmp_path))
+    assert res.returncode == 2 and "unknown method 'gan'" in res.stderr, res.stderr
+    res = run('mnist', '--nfe', '0', '--out', str(tmp_path))
+    assert res.returncode == 2 and 'NFE values must be integers >= 1' in res.stderr, res.stderr
+    res = run('mnist', '--teacher', str(tmp_path / 'missing.safetensors'), '--out', str(tmp_path))
+    assert res.returncode == 2 and 'no such file' in res.stderr, res.stderr
+    from piflow_ref.dit import DiT, DiTConfig, save_dit                      # a DiT of another configuration
+    save_dit(DiT(DiTConfig(input_size=32, patch_size=4, in_channels=4, hidden_size=32, depth=1, num_heads=2)), tmp_path / 'other.safetensors')
+    res = run('mnist', '--teacher', str(tmp_path / 'other.safetensors'), '--out', str(tmp_path / 'job'))
+    assert res.returncode == 2 and 'is not an MNIST teacher' in res.stderr, res.stderr
+    res = run('mnist-teacher', '--config', 'DiT-XL/2', '--out', str(tmp_path / 't'))
+    assert res.returncode == 2 and 'unknown MNIST DiT config' in res.stderr, res.stderr
