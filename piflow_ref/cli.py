@@ -30,7 +30,7 @@ from .policy import rollout
 from .toy import (ABLATIONS, BUDGETS, DATASETS, MAIN_METHODS, GaussianMixture, TeacherTrainConfig, compare_methods,
                             load_teacher, make_dataset, make_distiller, plot_loss, plot_points, plot_sample_grid,
                             plot_trajectories, plot_velocity_fields, save_teacher, train_teacher)
-from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_tensors, save_text, sized
+from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json, save_tensors, save_text
 
 # %% auto #0
 __all__ = ['JOB_KEYS', 'MNIST_JOB_KEYS', 'prepare_out', 'check_job', 'train_students', 'headline', 'run_toy', 'run_mnist_teacher',

@@ -90,7 +90,7 @@ def cfg_velocity(u_pos: torch.Tensor, u_neg: torch.Tensor, sigma, scale: float, 
 class GuidedTeacher:
     """A conditional teacher `teacher(x, σ, y)` under CFG, itself a conditional teacher `(x (B, C, *S), σ, y (B,))`.
     One batched call on `[x; x]` with labels `[null; y]` (the reference's `[neg; pos]`), combined by `cfg_velocity`;
-    `scale` <= 1 is the plain conditional teacher (no guidance) and costs one call of batch B."""
+    `scale` <= 1, or a batch with no σ inside the guidance interval, is the plain conditional teacher: one call of batch B."""
 
     def __init__(self, teacher, null_label: int, scale: float, interval=(0.0, 1.0)):
         self.interval = _check_guidance(scale, interval)
@@ -99,7 +99,8 @@ class GuidedTeacher:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
         s = batch_sigma(sigma, x)
-        if self.scale <= 1: return self.teacher(x, s, y)
+        lo, hi = self.interval
+        if self.scale <= 1 or not ((s >= lo) & (s <= hi)).any(): return self.teacher(x, s, y)
         u = self.teacher(torch.cat([x, x]), torch.cat([s, s]), torch.cat([torch.full_like(y, self.null_label), y]))
         u_neg, u_pos = u.chunk(2)
         return cfg_velocity(u_pos, u_neg, s, self.scale, self.interval)

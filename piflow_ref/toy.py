@@ -327,7 +327,6 @@ def make_dataset(name: str):
 # %% ../nbs/03_piid.ipynb #toyimp01
 import copy
 
-from .flow import sample_ode, sigma_grid
 from .metrics import alignment, sw2_report
 from .piid import (Distiller, StudentConfig, init_head, logstd_mlp, make_policy, method_configs,
                              sample_student)
