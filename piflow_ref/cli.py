@@ -88,9 +88,10 @@ def _mlp(path: Path, data_name: str, data, cfg: TeacherTrainConfig, progress: bo
     return model, {'kind': 'mlp', 'reused': False, **info}
 
 
-def _resume(make, ckpt: Path, iters: int, progress: bool):
-    """Train the `Distiller` that `make()` builds to `iters` iterations: resume it from `ckpt`, or reload it if it is done.
-    A damaged checkpoint is retrained; one of another configuration, or trained for more iterations, is a `ValueError`."""
+def _resume(make, ckpt: Path, iters: int, progress: bool, ckpt_every: int | None = None):
+    """Train the `Trainer` (a `Distiller`, say) that `make()` builds to `iters` iterations: resume it from `ckpt`, or
+    reload it if it is done; checkpoints every `ckpt_every` steps (default: a quarter of the run). A damaged
+    checkpoint is retrained; one of another configuration, or trained for more iterations, is a `ValueError`."""
     d = make()
     if ckpt.exists():
         try: d.load(ckpt)
@@ -101,7 +102,7 @@ def _resume(make, ckpt: Path, iters: int, progress: bool):
     if d.step > iters:
         raise ValueError(f'{ckpt} was trained for {d.step} iterations, more than the {iters} asked (--iters); '
                          'use another --out, or ask for at least as many')
-    if d.step < iters: d.run(iters, ckpt=ckpt, ckpt_every=max(iters // 4, 1), progress=progress)
+    if d.step < iters: d.run(iters, ckpt=ckpt, ckpt_every=ckpt_every or max(iters // 4, 1), progress=progress)
     return d
 
 
@@ -234,17 +235,8 @@ def run_mnist_teacher(out='outputs/mnist-teacher', iters: int | None = None, con
     if cfg.iters < 1: raise ValueError(f'iters (--iters) must be >= 1, got {cfg.iters}')
     out = prepare_out(out)
     mnist = load_mnist(mnist_root)
-    make = lambda: DiTTeacherTrainer(mnist['train'], DIT_CONFIGS[config], cfg)
-    tr, ckpt = make(), out / 'train.safetensors'
-    if ckpt.exists():
-        try: tr.load(ckpt)
-        except DamagedFile as e:
-            print(f'warning: restarting: {e}', file=sys.stderr)
-            tr = make()
-        except ValueError as e: raise ValueError(f'{e}; use another --out, or delete the file') from None
-    if tr.step > cfg.iters:
-        raise ValueError(f'{ckpt} was trained for {tr.step} iterations, more than the {cfg.iters} asked (--iters)')
-    tr.run(cfg.iters, ckpt=ckpt, ckpt_every=500, progress=progress)
+    tr = _resume(lambda: DiTTeacherTrainer(mnist['train'], DIT_CONFIGS[config], cfg), out / 'train.safetensors',
+                 cfg.iters, progress, ckpt_every=500)
     record = {'command': f'piflow-ref mnist-teacher --out {out} --iters {cfg.iters} --config {config} --seed {seed}'
                          + (f' --mnist-root {mnist_root}' if mnist_root else ''),
               'data': mnist['source'], 'model': asdict(DIT_CONFIGS[config]), 'train': asdict(cfg), 'iters': tr.step,

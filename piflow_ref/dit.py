@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .flow import batch_sigma, interpolate, velocity_target
 from .piid import Trainer, ema_update
 from .toy import sample_sigma
-from .utils import load_tensors, save_tensors
+from .utils import load_model, save_model
 
 # %% auto #0
 __all__ = ['DIT_CONFIGS', 'MNIST_GUIDANCE', 'MNIST_REF_STEPS', 'MNIST_BUDGETS', 'MNIST_PIID', 'DiTConfig',
@@ -237,18 +237,13 @@ class DiTTeacherTrainer(Trainer):
 
 
 def save_dit(model: DiT, path, extra: dict | None = None, dtype=torch.float16):
-    "Save a `DiT`'s weights (in `dtype`: fp16 halves the file) and its config (plus JSON `extra`) as safetensors, atomically."
-    return save_tensors({k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}, path,
-                        {'kind': 'DiT', 'config': asdict(model.cfg), 'extra': extra or {}})
+    "Save a `DiT`'s weights (in `dtype`: fp16 halves the file) and its config (plus JSON `extra`), atomically."
+    return save_model(model, path, extra, dtype)
 
 
 def load_dit(path) -> DiT:
     "Load a `DiT` written by `save_dit` (weights back in fp32), in eval mode and frozen."
-    tensors, meta = load_tensors(path)
-    if meta.get('kind') != 'DiT': raise ValueError(f"{path} does not hold a DiT (kind {meta.get('kind')!r})")
-    model = DiT(DiTConfig(**meta['config']))
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
-    return model.eval().requires_grad_(False)
+    return load_model(path, DiT, DiTConfig)
 
 # %% ../nbs/04a_dit.ipynb #21598488
 from .piid import StudentConfig, init_head, logstd_mlp, make_policy

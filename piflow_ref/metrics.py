@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 # %% auto #0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .utils import load_tensors, save_tensors, sized
+from .utils import load_model, save_model, sized
 
 ASSETS = Path(importlib.util.find_spec('piflow_ref').origin).parent / 'assets'    # the committed MNIST teacher and classifier
 
@@ -173,16 +173,12 @@ def predict(model: DigitClassifier, x: torch.Tensor, batch: int = 500) -> tuple[
 
 def save_classifier(model: DigitClassifier, path, extra: dict | None = None):
     "Save a `DigitClassifier` (fp32) with its config and any JSON `extra`, atomically."
-    return save_tensors(model.state_dict(), path, {'kind': 'DigitClassifier', 'config': asdict(model.cfg), 'extra': extra or {}})
+    return save_model(model, path, extra)
 
 
 def load_classifier(path) -> DigitClassifier:
     "Load a `DigitClassifier` written by `save_classifier`, in eval mode and frozen."
-    tensors, meta = load_tensors(path)
-    if meta.get('kind') != 'DigitClassifier': raise ValueError(f"{path} does not hold a DigitClassifier (kind {meta.get('kind')!r})")
-    model = DigitClassifier(ClassifierConfig(**meta['config']))
-    model.load_state_dict(tensors)
-    return model.eval().requires_grad_(False)
+    return load_model(path, DigitClassifier, ClassifierConfig)
 
 # %% ../nbs/04_mnist.ipynb #14bb2c7b
 @torch.no_grad()

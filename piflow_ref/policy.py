@@ -9,7 +9,6 @@ import copy
 import math
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from torch.utils.checkpoint import checkpoint as _checkpoint
 

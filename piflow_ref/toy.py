@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .flow import batch_sigma, bcast, interpolate, sample_ode, sigma_grid, velocity_target
-from .utils import load_tensors, save_tensors, sized
+from .flow import batch_sigma, interpolate, sample_ode, sigma_grid, velocity_target
+from .utils import load_model, save_model, sized
 
 # %% auto #0
 __all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'plot_trajectories', 'timestep_embedding', 'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher', 'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset', 'BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'MLPStudent', 'ToyEvaluator', 'make_distiller', 'Comparison', 'compare_methods', 'plot_sample_grid']
@@ -240,17 +240,12 @@ def train_teacher(data, model_cfg: MLPConfig | None = None, cfg: TeacherTrainCon
 # %% ../nbs/01_toy_teacher.ipynb #fb3baad9
 def save_teacher(model: MLPVelocity, path, extra: dict | None = None):
     "Save an `MLPVelocity` (weights + config, plus any JSON `extra`) to a safetensors file at `path`, atomically."
-    return save_tensors(model.state_dict(), path, {'kind': 'MLPVelocity', 'config': asdict(model.cfg), 'extra': extra or {}})
+    return save_model(model, path, extra)
 
 
 def load_teacher(path) -> MLPVelocity:
-    "Load an `MLPVelocity` written by `save_teacher`, in eval mode."
-    tensors, meta = load_tensors(path)
-    if meta.get('kind') != 'MLPVelocity':
-        raise ValueError(f"{path} does not hold an MLPVelocity teacher (kind {meta.get('kind')!r})")
-    model = MLPVelocity(MLPConfig(**meta['config']))
-    model.load_state_dict(tensors)
-    return model.eval()
+    "Load an `MLPVelocity` written by `save_teacher`, in eval mode and frozen."
+    return load_model(path, MLPVelocity, MLPConfig)
 
 # %% ../nbs/01_toy_teacher.ipynb #5528da19
 @torch.no_grad()

@@ -10,6 +10,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 # %% auto #0
 __all__ = ['in_test', 'sized', 'seed_everything', 'atomic_write', 'DamagedFile', 'save_text', 'save_figure', 'save_json',
-           'load_json', 'save_tensors', 'load_tensors']
+           'load_json', 'save_tensors', 'load_tensors', 'save_model', 'load_model']
 
 # %% ../nbs/utils.ipynb #9ac265f5
 def in_test() -> bool:
@@ -107,3 +108,19 @@ def load_tensors(path, device='cpu') -> tuple[dict, dict]:
         return load_file(str(path), device=str(device)), json.loads(header.get('json', '{}'))
     except Exception as e:          # safetensors raises its own error type for a truncated or foreign file
         raise DamagedFile(f'{path} is damaged or not a safetensors file ({type(e).__name__}: {e})') from None
+
+# %% ../nbs/utils.ipynb #savemod2
+def save_model(model, path, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Save a network with a dataclass `cfg`: its state dict (floating tensors in `dtype` if given), its class name and
+    `asdict(model.cfg)` (plus JSON `extra`) in the header, atomically."""
+    sd = {k: v.to(dtype) if dtype is not None and v.is_floating_point() else v for k, v in model.state_dict().items()}
+    return save_tensors(sd, path, {'kind': type(model).__name__, 'config': asdict(model.cfg), 'extra': extra or {}})
+
+
+def load_model(path, cls, cfg_cls):
+    "Rebuild `cls(cfg_cls(**config))` from a `save_model` file (floating weights back in fp32), in eval mode and frozen."
+    tensors, meta = load_tensors(path)
+    if meta.get('kind') != cls.__name__: raise ValueError(f"{path} does not hold a saved {cls.__name__} (kind {meta.get('kind')!r})")
+    model = cls(cfg_cls(**meta['config']))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    return model.eval().requires_grad_(False)
