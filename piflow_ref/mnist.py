@@ -106,8 +106,8 @@ def plot_digit_grid(columns: dict, n_rows: int = 10, title: str = '', scale: flo
             ax.imshow(imgs[i, 0].clamp(-1, 1).numpy(), cmap='gray', vmin=-1, vmax=1); ax.set(xticks=[], yticks=[])
             if i == 0: ax.set_title(name, fontsize=7, rotation=90 if len(name) > 8 else 0)
             if j == 0: ax.set_ylabel(str(i), fontsize=7, rotation=0, labelpad=6)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()) if title else None)   # room for the title
     if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.2)
     plt.close(fig)
     return fig
 
