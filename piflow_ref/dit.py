@@ -310,7 +310,7 @@ class DiTStudent(nn.Module):
 
 # %% ../nbs/04a_dit.ipynb #52128bc1
 from .flow import sample_ode, sigma_grid
-from .guidance import GuidedTeacher
+from .guidance import GuidedTeacher, guidance_mask
 from .piid import Distiller, method_configs, sample_student
 
 
@@ -326,8 +326,7 @@ def guided_sampler(teacher: DiT, scale: float, interval=(0.0, 1.0), steps: int =
 
 def guided_evals(steps: int, scale: float, interval=(0.0, 1.0)) -> int:
     "Network rows per sample of the teacher's `steps`-step Euler sampler under CFG: two at a σ inside the guidance interval, one elsewhere."
-    s, (lo, hi) = sigma_grid(steps)[:-1], interval
-    return steps + (int(((s >= lo) & (s <= hi)).sum()) if scale > 1 else 0)
+    return steps + (int(guidance_mask(sigma_grid(steps)[:-1], interval).sum()) if scale > 1 else 0)
 
 
 def student_sampler(student: nn.Module, nfe: int | None = None, chunk: int = 250):

@@ -13,7 +13,7 @@ from .flow import batch_sigma, bcast
 from .toy import GaussianMixture
 
 # %% auto #0
-__all__ = ['LabelledMixture', 'cfg_velocity', 'GuidedTeacher', 'guidance_stats']
+__all__ = ['LabelledMixture', 'guidance_mask', 'cfg_velocity', 'GuidedTeacher', 'guidance_stats']
 
 # %% ../nbs/03a_guidance.ipynb #ef07b952
 class LabelledMixture:
@@ -76,20 +76,26 @@ def _check_guidance(scale, interval):
     return float(interval[0]), float(interval[1])
 
 
+def guidance_mask(sigma: torch.Tensor, interval) -> torch.Tensor:
+    "Where CFG applies: σ `(B,)` inside the closed guidance `interval` (lo, hi) → bool `(B,)`."
+    lo, hi = _check_guidance(1.0, interval)
+    return (sigma >= lo) & (sigma <= hi)
+
+
 def cfg_velocity(u_pos: torch.Tensor, u_neg: torch.Tensor, sigma, scale: float, interval=(0.0, 1.0)) -> torch.Tensor:
     """u = u_pos + (g − 1)(u_pos − u_neg), g = `scale` where σ ∈ `interval` (in σ) and 1 elsewhere, per sample; a
     scale <= 1 is no guidance (u = u_pos), as in the official code. `u_pos`, `u_neg` `(B, C, *S)` (conditional, null);
     `sigma` a float or `(B,)`. Returns `(B, C, *S)`."""
-    lo, hi = _check_guidance(scale, interval)
+    _check_guidance(scale, interval)
     if u_pos.shape != u_neg.shape: raise ValueError(f'u_pos and u_neg must have the same shape, got {tuple(u_pos.shape)} and {tuple(u_neg.shape)}')
     s = batch_sigma(sigma, u_pos)
-    gain = ((s >= lo) & (s <= hi)).to(u_pos.dtype) * max(scale - 1.0, 0.0)   # (B,): g − 1 inside, 0 outside
+    gain = guidance_mask(s, interval).to(u_pos.dtype) * max(scale - 1.0, 0.0)   # (B,): g − 1 inside, 0 outside
     return u_pos + bcast(gain, u_pos) * (u_pos - u_neg)
 
 
 class GuidedTeacher:
     """A conditional teacher `teacher(x, σ, y)` under CFG, itself a conditional teacher `(x (B, C, *S), σ, y (B,))`.
-    One batched call on `[x; x]` with labels `[null; y]` (the reference's `[neg; pos]`), combined by `cfg_velocity`;
+    One batched call on `[x; x]` with labels `[null; y]` (the official code's `[neg; pos]`), combined by `cfg_velocity`;
     `scale` <= 1, or a batch with no σ inside the guidance interval, is the plain conditional teacher: one call of batch B."""
 
     def __init__(self, teacher, null_label: int, scale: float, interval=(0.0, 1.0)):
@@ -99,8 +105,7 @@ class GuidedTeacher:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
         s = batch_sigma(sigma, x)
-        lo, hi = self.interval
-        if self.scale <= 1 or not ((s >= lo) & (s <= hi)).any(): return self.teacher(x, s, y)
+        if self.scale <= 1 or not guidance_mask(s, self.interval).any(): return self.teacher(x, s, y)
         u = self.teacher(torch.cat([x, x]), torch.cat([s, s]), torch.cat([torch.full_like(y, self.null_label), y]))
         u_neg, u_pos = u.chunk(2)
         return cfg_velocity(u_pos, u_neg, s, self.scale, self.interval)

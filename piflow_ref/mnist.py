@@ -78,7 +78,7 @@ def load_mnist(root=None, download: bool = False, train_per_class: int = 400) ->
     if root is not None:
         import torchvision
         try:
-            parts = {k: torchvision.datasets.MNIST(root or '.', train=k == 'train', download=download) for k in ('train', 'held')}
+            parts = {k: torchvision.datasets.MNIST(root, train=k == 'train', download=download) for k in ('train', 'held')}
         except RuntimeError as e:
             raise ValueError(f"no MNIST files under {root!r} ({e}); pass download=True, or root=None for the subset") from None
         out = {k: LabelledImages(d.data[:, None].float() / 127.5 - 1, d.targets, 10, f'MNIST {k}') for k, d in parts.items()}

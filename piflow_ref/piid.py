@@ -138,7 +138,7 @@ def init_head(cfg: StudentConfig, head: nn.Linear, logweights: nn.Linear | None 
 # %% ../nbs/03_piid.ipynb #46ed6057
 @dataclass
 class PiIDConfig:
-    "π-ID loss settings (reference §3.2); the defaults are the ImageNet values (reference §6.1)."
+    "π-ID loss settings (the official `piflow.py`); the defaults are the ImageNet values (official `configs/piflow_imagenet`)."
     num_intermediate: int = 2      # N: teacher queries per student call
     window_substeps: int = 0       # W: micro-window length in substeps (3 on T2I)
     total_substeps: int = 128      # substeps over the whole [0, 1] raw interval
@@ -216,7 +216,7 @@ def x0_regression_loss(policy: ConstantPolicy, teacher, x_src: torch.Tensor, r_s
 # %% ../nbs/03_piid.ipynb #95210cdc
 @dataclass
 class DistillConfig:
-    "Optimisation of a student (reference §3.8, at toy scale). Iteration counts shrink in test mode."
+    "Optimisation of a student (the official `models/base.py` and `configs/piflow_imagenet`, at toy scale). Iteration counts shrink in test mode."
     iters: int = field(default_factory=lambda: sized(400, 25))
     batch_size: int = 1024
     lr: float = 1e-3
