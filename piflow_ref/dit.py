@@ -346,8 +346,8 @@ def make_dit_distiller(method: str, nfe: int, teacher: DiT, guided, data, studen
 MNIST_GUIDANCE = dict(scale=1.5, interval=(0.0, 0.6))   # the teacher's CFG: g = 1.5 on σ ≤ 0.6, chosen below
 MNIST_REF_STEPS = 32                                     # the teacher's reference: 32 Euler steps with CFG
 MNIST_BUDGETS = {   # per student: iterations, batch, learning rate; evaluation digits per class; methods and NFEs
-    'demo': dict(iters=300, batch_size=32, lr=2e-4, n_per_class=100, methods=('piflow-gm',), nfes=(1, 2)),
-    'full': dict(iters=300, batch_size=32, lr=2e-4, n_per_class=100,
+    'demo': dict(iters=300, batch_size=32, lr=1e-3, n_per_class=100, methods=('piflow-gm',), nfes=(1, 2)),
+    'full': dict(iters=400, batch_size=32, lr=1e-3, n_per_class=100,
                  methods=('piflow-gm', 'piflow-dx', 'x0-regression', 'piflow-gm-K1'), nfes=(1, 2, 4)),
 }
 MNIST_PIID = {'x0-regression': {'total_substeps': MNIST_REF_STEPS}}   # its target: the teacher's reference ODE

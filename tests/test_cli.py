@@ -88,3 +88,26 @@ def test_mnist_bad_input(tmp_path):
     assert res.returncode == 2 and 'is not an MNIST teacher' in res.stderr, res.stderr
     res = run('mnist-teacher', '--config', 'DiT-XL/2', '--out', str(tmp_path / 't'))
     assert res.returncode == 2 and 'unknown MNIST DiT config' in res.stderr, res.stderr
+
+
+def test_mnist_small_run_with_workers(tmp_path):
+    args = ('mnist', '--methods', 'piflow-gm', 'x0-regression', '--nfe', '1', '--iters', '2', '--per-class', '2',
+            '--workers', '2', '--no-progress', '--out', str(tmp_path))
+    res = run(*args)
+    assert res.returncode == 0, res.stderr
+    m = json.loads((tmp_path / 'metrics.json').read_text())
+    assert m['dataset'] == 'mnist' and set(m['teacher']) >= {'steps', 'guidance', 'fd', 'precision', 'recall', 'class_accuracy'}
+    assert [(r['method'], r['nfe']) for r in m['rows']] == [('teacher-euler', 1), ('piflow-gm', 1), ('x0-regression', 1)]
+    for r in m['rows']:
+        assert set(r) >= {'method', 'nfe', 'fd', 'fd_ratio', 'precision', 'recall', 'class_accuracy', 'alignment',
+                          'teacher_calls', 'train_seconds', 'sample_seconds'} and r['fd'] > 0
+    assert [r['iters'] for r in m['rows']] == [0, 2, 2] and m['rows'][1]['teacher_calls'] > 0
+    for name in ('students/piflow-gm-1.safetensors', 'students/x0-regression-1.safetensors', 'reference.safetensors', 'samples.png'):
+        assert (tmp_path / name).exists(), name
+    again = run(*args)                                                              # reloaded, not retrained
+    assert again.returncode == 0, again.stderr
+    m2 = json.loads((tmp_path / 'metrics.json').read_text())
+    for a, b in zip(m['rows'], m2['rows']):
+        assert a['fd'] == b['fd'] and a['train_seconds'] == b['train_seconds'], (a, b)
+    bad = run('mnist', '--workers', '0', '--out', str(tmp_path / 'w'))
+    assert bad.returncode == 2 and 'workers (--workers) must be an integer >= 1' in bad.stderr, bad.stderr
