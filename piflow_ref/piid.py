@@ -5,19 +5,23 @@
 # %% ../nbs/03_piid.ipynb #30320e10
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .flow import _check_nfe, bcast, interpolate, raw_grid, unwarp, warp
 from .policy import DXPolicy, GMFlowPolicy, average_velocity, rollout
-from .utils import load_tensors, save_tensors, sized
+from .utils import Rows, load_tensors, save_tensors, sized
 
 # %% auto #0
 __all__ = ['METHODS', 'segment_sizes', 'sample_source_times', 'StudentConfig', 'ConstantPolicy', 'make_policy', 'logstd_mlp',
@@ -158,19 +162,23 @@ def teacher_ratio(it: int, num_decay_iters: int) -> float:
     return 1.0 - min(it, num_decay_iters) / num_decay_iters if num_decay_iters > 0 else 0.0
 
 # %% ../nbs/03_piid.ipynb #a60dcb8a
-def _sorted_gaps(B: int, n: int, generator, closed: bool) -> torch.Tensor:
+def _sorted_gaps(rows: Rows, n: int, generator, closed: bool) -> torch.Tensor:
     "Gaps `(B, n)` between sorted uniforms: from 0 to n sorted points (open), or n − 1 points and the end 1 (closed)."
-    u = torch.rand(B, n - 1 if closed else n, generator=generator).sort(1).values
+    u = rows.rand(n - 1 if closed else n, generator=generator).sort(1).values
+    B = rows.n
     edges = torch.cat([u.new_zeros(B, 1), u] + ([u.new_ones(B, 1)] if closed else []), 1)
     return edges.diff(dim=1)
 
 
 def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConfig = PiIDConfig(), shift: float = 1.0,
-                 it: int = 0, generator: torch.Generator | None = None, next_state: bool = False):
+                 it: int = 0, generator: torch.Generator | None = None, next_state: bool = False, rows: Rows | None = None):
     """π-ID loss of one student call. `policy` is the live policy at `(x_src (B, C, *S), σ = warp(r_src))`, `teacher(x, σ)`
     a velocity function, `r_src` and `seg` floats or `(B,)`. Returns the loss, and with `next_state` also the
-    detached policy's rollout to r_src − seg from the last supervised state (the data-free chain)."""
+    detached policy's rollout to r_src − seg from the last supervised state (the data-free chain). `rows`: these are
+    rows of a larger batch, whose random draws they share (`utils.Rows`; gradient accumulation and several processes)."""
     B = x_src.shape[0]
+    rows = rows or Rows(0, B, B)
+    if rows.n != B: raise ValueError(f'rows {rows.start}:{rows.stop} do not match the batch of x_src ({B})')
     r_src = torch.as_tensor(r_src, dtype=torch.float32).expand(B) if torch.as_tensor(r_src).ndim == 0 else r_src.float()
     seg = torch.as_tensor(seg, dtype=torch.float32).expand(B) if torch.as_tensor(seg).ndim == 0 else seg.float()
     T, N = cfg.total_substeps, cfg.num_intermediate
@@ -179,9 +187,9 @@ def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConf
     L = seg - w
     rho = teacher_ratio(it, cfg.num_decay_iters)
     pi_d = policy.detach()
-    if isinstance(pi_d, GMFlowPolicy): pi_d = pi_d.dropout(cfg.gm_dropout, generator)
-    gaps_s = _sorted_gaps(B, N, generator, closed=False) * ((1 - rho) * L)[:, None]    # student rollout gaps (B, N)
-    gaps_t = _sorted_gaps(B, N, generator, closed=True) * (rho * L)[:, None]           # teacher Euler gaps (B, N)
+    if isinstance(pi_d, GMFlowPolicy): pi_d = pi_d.dropout(cfg.gm_dropout, generator, rows)
+    gaps_s = _sorted_gaps(rows, N, generator, closed=False) * ((1 - rho) * L)[:, None]    # student rollout gaps (B, N)
+    gaps_t = _sorted_gaps(rows, N, generator, closed=True) * (rho * L)[:, None]           # teacher Euler gaps (B, N)
     x, r = x_src.detach().float(), r_src
     pred, target = [], []
     for i in range(N):
@@ -226,10 +234,12 @@ class DistillConfig:
     ema_gamma: float = 7.0        # karras EMA: β = (1 − 1/t)^(γ + 1), t = it + 1 − ema_start
     ema_start: int = field(default_factory=lambda: sized(100, 5))    # before this the EMA copies the weights
     data_free: bool = False       # chain the NFE steps from pure noise, per-step backward weighted by segment length
+    micro_batch: int = 0          # gradient accumulation: rows per forward pass (0: a process's whole share at once)
     seed: int = 0
 
     def __post_init__(self):
         if self.iters < 0 or self.batch_size < 1: raise ValueError(f'iters must be >= 0 and batch_size >= 1, got {self.iters}, {self.batch_size}')
+        if self.micro_batch < 0: raise ValueError(f'micro_batch must be >= 0, got {self.micro_batch}')
 
 # %% ../nbs/03_piid.ipynb #85c4c3c9
 @torch.no_grad()
@@ -251,6 +261,7 @@ class Trainer:
     atomically, so that a resumed run continues exactly, its training time included."""
     kind = 'piflow_ref.Trainer'
     counters = ('step', 'skipped', 'seconds')
+    world, rank = 1, 0            # processes, and this one's index: only process 0 writes checkpoints and shows progress
 
     def _reset(self):
         for c in self.counters: setattr(self, c, 0)
@@ -268,7 +279,7 @@ class Trainer:
     def run(self, until: int | None = None, ckpt=None, ckpt_every: int = 0, progress: bool = True):
         "Train up to iteration `until` (default `cfg.iters`), saving to `ckpt` every `ckpt_every` steps and at the end."
         until = self.cfg.iters if until is None else until
-        bar = tqdm(range(self.step, until), disable=not progress, desc=type(self).__name__, leave=False)
+        bar = tqdm(range(self.step, until), disable=not progress or self.rank != 0, desc=type(self).__name__, leave=False)
         for _ in bar:
             self.train_step()
             if self.step % 50 == 0: bar.set_postfix(loss=f'{np.mean(self.losses[-50:]):.4f}')
@@ -284,7 +295,9 @@ class Trainer:
         tensors['rng'] = self.g.get_state()
         meta = {'kind': self.kind, **self.identity(), 'losses': self.losses, 'param_groups': sd['param_groups'],
                 **{c: getattr(self, c) for c in self.counters}}
-        return save_tensors(tensors, path, meta)
+        if self.rank == 0: save_tensors(tensors, path, meta)        # every process holds the same state
+        if self.world > 1: dist.barrier()
+        return Path(path)
 
     def load(self, path):
         "Restore a `save`d state; a checkpoint of another configuration is a `ValueError` naming what differs."
@@ -307,6 +320,14 @@ class Trainer:
         return self
 
 
+class _PolicyNet(nn.Module):
+    "A student's `policy` as a module's forward: what `DistributedDataParallel` wraps."
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+    def forward(self, x, sigma, y=None): return self.student.policy(x, sigma, y=y)
+
+
 class Distiller(Trainer):
     """Trains a student against `teacher(x, σ)` by π-ID (or x0-regression for kind 'x0'). The student can be any
     network: it needs `cfg` (a `StudentConfig`), `policy(x, sigma, eps, y)` (one network call → a policy, see
@@ -316,7 +337,12 @@ class Distiller(Trainer):
     `data.sample_labelled(n, generator)` → `(x0, y)` or, data-free, on uniform labels. All randomness comes from one
     generator, so `save` and `load` resume exactly. `ema` is the model to sample from. `seconds` is the training time
     and `teacher_calls` the number of teacher velocity evaluations (one per sample and query; a CFG teacher spends two
-    network rows on each), both summed over resumes."""
+    network rows on each), both summed over resumes.
+
+    Under torchrun (`torch.distributed` initialised) each of the W processes computes `batch_size / W` rows of every
+    batch, through `DistributedDataParallel`; with `cfg.micro_batch` each process runs its rows in passes of that
+    size and accumulates the gradients. Every process draws the random numbers of the whole batch and uses its rows
+    (`utils.Rows`), so any split trains as one process with the whole batch does, up to float rounding."""
     kind = 'piflow_ref.Distiller'
     counters = Trainer.counters + ('teacher_calls',)
 
@@ -326,14 +352,22 @@ class Distiller(Trainer):
         self.cfg = cfg or DistillConfig()
         if data is None and not self.cfg.data_free: raise ValueError('training with data needs `data` (or set data_free=True)')
         if student.cfg.kind == 'x0' and self.cfg.data_free: raise ValueError('the x0-regression baseline trains with data only')
+        self.world, self.rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
+        B, W, M = self.cfg.batch_size, self.world, self.cfg.micro_batch
+        if B % W: raise ValueError(f'batch_size {B} must be a multiple of the number of processes {W}')
+        if M and (B // W) % M: raise ValueError(f'the batch per process ({B} / {W} = {B // W}) must be a multiple of micro_batch {M}')
+        share, M = B // W, M or B // W
+        self.micro_rows = [Rows(a, a + M, B) for a in range(self.rank * share, (self.rank + 1) * share, M)]   # this process's passes
+        self.ddp = DistributedDataParallel(_PolicyNet(student)) if W > 1 else None    # its backward averages the gradients
         self.ema = copy.deepcopy(student).requires_grad_(False).eval()
         self.opt = torch.optim.AdamW(student.parameters(), lr=self.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
         self.g = torch.Generator().manual_seed(self.cfg.seed)
         self._reset()
 
     def modules(self) -> dict: return {'student': self.student, 'ema': self.ema}
-    def identity(self) -> dict:
-        return {'student': asdict(self.student.cfg), 'net': self.student.arch(), 'piid': asdict(self.piid), 'train': asdict(self.cfg)}
+    def identity(self) -> dict:              # how the batch is split (processes, micro-batches) does not change the run
+        train = {k: v for k, v in asdict(self.cfg).items() if k != 'micro_batch'}
+        return {'student': asdict(self.student.cfg), 'net': self.student.arch(), 'piid': asdict(self.piid), 'train': train}
 
     # -- one iteration -------------------------------------------------------------------------------------------
     def _teacher_for(self, y):
@@ -343,38 +377,73 @@ class Distiller(Trainer):
             return self.teacher(x, sigma) if y is None else self.teacher(x, sigma, y)
         return velocity
 
+    def _policy(self, x, sigma, y):
+        "One student call, through DDP when there are several processes (so that the backward averages the gradients)."
+        return self.ddp(x, sigma, y) if self.ddp is not None else self.student.policy(x, sigma, y=y)
+
+    def _passes(self):
+        """Yield `(rows, last)` for each forward pass of this process in one iteration (`last`: the final one). Each pass
+        starts from the same generator state, so its random draws are the whole batch's (`Rows`)."""
+        state = self.g.get_state()
+        for i, rows in enumerate(self.micro_rows):
+            self.g.set_state(state)
+            yield rows, i == len(self.micro_rows) - 1
+
+    def _synced(self, sync: bool):
+        "The context of a forward and backward pass: DDP averages the gradients over the processes only when `sync`."
+        return contextlib.nullcontext() if self.ddp is None or sync else self.ddp.no_sync()
+
     def _loss_with_data(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
         x0, y = self.data.sample_labelled(B, self.g) if s.num_classes else (self.data.sample(B, self.g), None)
         eps = torch.randn(x0.shape, generator=self.g)
         r_src, seg = sample_source_times(B, s.nfe, s.final_step_scale, self.g)
-        sigma = warp(r_src, s.shift)
-        x_src = interpolate(x0, eps, sigma)
-        pi, teacher = self.student.policy(x_src, sigma, y=y), self._teacher_for(y)
-        if s.kind == 'x0': loss = x0_regression_loss(pi, teacher, x_src, r_src, seg, self.piid, s.shift)
-        else: loss = piid_segment(pi, teacher, x_src, r_src, seg, self.piid, s.shift, self.step, self.g)
-        loss.backward()
-        return loss.item()
+        x_src, total, share = interpolate(x0, eps, warp(r_src, s.shift)), 0.0, B // self.world
+        for rows, last in self._passes():
+            i, yi = slice(rows.start, rows.stop), None if y is None else y[rows.start:rows.stop]
+            teacher = self._teacher_for(yi)
+            with self._synced(last):
+                pi = self._policy(x_src[i], warp(r_src[i], s.shift), yi)
+                if s.kind == 'x0': loss = x0_regression_loss(pi, teacher, x_src[i], r_src[i], seg[i], self.piid, s.shift)
+                else: loss = piid_segment(pi, teacher, x_src[i], r_src[i], seg[i], self.piid, s.shift, self.step, self.g, rows=rows)
+                (loss * (rows.n / share)).backward()        # the mean over this process's rows
+            total += loss.item() * (rows.n / B)
+        return total
 
     def _loss_data_free(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
-        x, r, total = torch.randn(B, *self.student.sample_shape, generator=self.g), 1.0, 0.0
-        y = torch.randint(s.num_classes, (B,), generator=self.g) if s.num_classes else None
-        teacher = self._teacher_for(y)
-        for seg in segment_sizes(s.nfe, s.final_step_scale):
-            sigma = torch.full((B,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item())
-            pi = self.student.policy(x, sigma, y=y)
-            loss, x = piid_segment(pi, teacher, x, r, seg, self.piid, s.shift, self.step, self.g, next_state=True)
-            (seg * loss).backward()                     # per-step backward: one student graph alive at a time
-            total, r = total + seg * loss.item(), max(r - seg, 0.0)
+        x_all = torch.randn(B, *self.student.sample_shape, generator=self.g)
+        y_all = torch.randint(s.num_classes, (B,), generator=self.g) if s.num_classes else None
+        segs, total, share = segment_sizes(s.nfe, s.final_step_scale), 0.0, B // self.world
+        for rows, last in self._passes():
+            x, r = x_all[rows.start:rows.stop], 1.0
+            y = None if y_all is None else y_all[rows.start:rows.stop]
+            teacher = self._teacher_for(y)
+            for k, seg in enumerate(segs):
+                sigma = torch.full((rows.n,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item())
+                with self._synced(last and k == len(segs) - 1):
+                    loss, x = piid_segment(self._policy(x, sigma, y), teacher, x, r, seg, self.piid, s.shift, self.step,
+                                           self.g, next_state=True, rows=rows)
+                    (seg * loss * (rows.n / share)).backward()   # per-step backward: one student graph alive at a time
+                total, r = total + seg * loss.item() * (rows.n / B), max(r - seg, 0.0)
         return total
 
+    def _all_sum(self, v: float) -> float:
+        "The sum of `v` over the processes (itself with one)."
+        if self.world == 1: return v
+        t = torch.tensor([v], dtype=torch.float64)
+        dist.all_reduce(t)
+        return t.item()
+
     def _train_step(self) -> float:
-        "One optimiser step; returns the loss. Non-finite gradients skip the update (and are counted)."
+        "One optimiser step; returns the loss (the whole batch's). Non-finite gradients skip the update (and are counted)."
         c, it = self.cfg, self.step
         for grp in self.opt.param_groups: grp['lr'] = c.lr * (0.001 + 0.999 * min(1.0, it / max(c.warmup, 1)))
         self.opt.zero_grad(set_to_none=True)
+        calls = self.teacher_calls
         loss = self._loss_data_free() if c.data_free else self._loss_with_data()
+        loss = self._all_sum(loss)                             # each process's share is already weighted by its size
+        self.teacher_calls = calls + int(self._all_sum(self.teacher_calls - calls))
         params = [p for p in self.student.parameters() if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, c.clip if it >= c.clip_begin else float('inf'))
         if math.isfinite(loss) and torch.isfinite(norm): self.opt.step()

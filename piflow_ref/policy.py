@@ -13,6 +13,7 @@ import torch
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from .flow import batch_sigma, bcast, check_sigma, unwarp, warp
+from .utils import Rows
 
 # %% auto #0
 __all__ = ['gm_posterior', 'gm_posterior_mean', 'GMFlowPolicy', 'policy_from_mixture', 'DXPolicy', 'rollout', 'average_velocity',
@@ -121,12 +122,15 @@ class GMFlowPolicy:
         "A copy whose tensors carry no gradient."
         return self._new(**{k: getattr(self, k).detach() for k in self._tensors})
 
-    def dropout(self, p: float, generator: torch.Generator | None = None) -> 'GMFlowPolicy':
-        "GM dropout: drop each (sample, component) with probability `p`, never all components of a sample."
+    def dropout(self, p: float, generator: torch.Generator | None = None, rows: Rows | None = None) -> 'GMFlowPolicy':
+        """GM dropout: drop each (sample, component) with probability `p`, never all components of a sample. With
+        `rows`, the policy holds those rows of a larger batch and the draws are the whole batch's (`utils.Rows`)."""
         if not (isinstance(p, (int, float)) and 0 <= p < 1): raise ValueError(f'dropout p must be in [0, 1), got {p!r}')
         if p == 0: return self._new()
         B, K = self.mu.shape[:2]
-        drop = torch.rand(B, K, generator=generator, device='cpu').to(self.mu.device) < p    # (B, K)
+        rows = rows or Rows(0, B, B)
+        if rows.n != B: raise ValueError(f'rows {rows.start}:{rows.stop} do not match the policy batch {B}')
+        drop = rows.rand(K, generator=generator, device='cpu').to(self.mu.device) < p           # (B, K)
         logw = self.logw.masked_fill(drop.reshape(B, K, *[1] * (self.logw.ndim - 2)), float('-inf'))
         # a sample that would be left with no live component (at any pixel) keeps its mixture as it was
         dead = torch.isneginf(logw).all(dim=1).reshape(B, -1).any(dim=1)                    # (B,)

@@ -10,7 +10,7 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['in_test', 'sized', 'seed_everything', 'atomic_write', 'DamagedFile', 'save_text', 'save_figure', 'save_json',
+__all__ = ['in_test', 'sized', 'seed_everything', 'Rows', 'atomic_write', 'DamagedFile', 'save_text', 'save_figure', 'save_json',
            'load_json', 'save_tensors', 'load_tensors', 'save_model', 'load_model']
 
 # %% ../nbs/utils.ipynb #9ac265f5
@@ -38,6 +38,29 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+# %% ../nbs/utils.ipynb #rows0002
+@dataclass(frozen=True)
+class Rows:
+    "Rows `start:stop` of a batch of `total` samples; `rand` / `randn` draw for all `total` rows and return these."
+    start: int
+    stop: int
+    total: int
+
+    def __post_init__(self):
+        if not 0 <= self.start < self.stop <= self.total:
+            raise ValueError(f'rows need 0 <= start < stop <= total, got {self.start}:{self.stop} of {self.total}')
+
+    @property
+    def n(self) -> int: return self.stop - self.start
+
+    def rand(self, *shape, generator: torch.Generator | None = None, **kw) -> torch.Tensor:
+        "`(n, *shape)` uniforms: rows start:stop of `torch.rand(total, *shape)`."
+        return torch.rand(self.total, *shape, generator=generator, **kw)[self.start:self.stop]
+
+    def randn(self, *shape, generator: torch.Generator | None = None, **kw) -> torch.Tensor:
+        "`(n, *shape)` normals: rows start:stop of `torch.randn(total, *shape)`."
+        return torch.randn(self.total, *shape, generator=generator, **kw)[self.start:self.stop]
 
 # %% ../nbs/utils.ipynb #920615fa
 def atomic_write(path, write: Callable[[str], None]) -> Path:
