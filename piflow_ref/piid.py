@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -276,13 +277,17 @@ class Trainer:
         self.seconds += time.perf_counter() - start
         return loss
 
-    def run(self, until: int | None = None, ckpt=None, ckpt_every: int = 0, progress: bool = True):
-        "Train up to iteration `until` (default `cfg.iters`), saving to `ckpt` every `ckpt_every` steps and at the end."
+    def run(self, until: int | None = None, ckpt=None, ckpt_every: int = 0, progress: bool = True, log=None, log_every: int = 50):
+        """Train up to iteration `until` (default `cfg.iters`), saving to `ckpt` every `ckpt_every` steps and at the end;
+        with `log`, process 0 appends a JSON line (counters and mean loss) to that file every `log_every` steps."""
         until = self.cfg.iters if until is None else until
         bar = tqdm(range(self.step, until), disable=not progress or self.rank != 0, desc=type(self).__name__, leave=False)
         for _ in bar:
             self.train_step()
             if self.step % 50 == 0: bar.set_postfix(loss=f'{np.mean(self.losses[-50:]):.4f}')
+            if log is not None and self.rank == 0 and (self.step % log_every == 0 or self.step == until):
+                with open(log, 'a') as f:
+                    f.write(json.dumps({c: getattr(self, c) for c in self.counters} | {'loss': float(np.mean(self.losses[-log_every:]))}) + '\n')
             if ckpt is not None and ckpt_every and self.step % ckpt_every == 0 and self.step < until: self.save(ckpt)
         if ckpt is not None: self.save(ckpt)
         return self

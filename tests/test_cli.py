@@ -111,3 +111,38 @@ def test_mnist_small_run_with_workers(tmp_path):
         assert a['fd'] == b['fd'] and a['train_seconds'] == b['train_seconds'], (a, b)
     bad = run('mnist', '--workers', '0', '--out', str(tmp_path / 'w'))
     assert bad.returncode == 2 and 'workers (--workers) must be an integer >= 1' in bad.stderr, bad.stderr
+
+
+def test_distill_recipes_and_bad_input(tmp_path):
+    res = run('distill', '--list')
+    assert res.returncode == 0 and 'imagenet-gmdit-k32-1nfe' in res.stdout and 'tiny-gmdit-2nfe' in res.stdout, res.stderr
+    res = run('distill', 'imagenet-gmrepa-k32-2nfe', '--print')
+    v = json.loads(res.stdout)
+    assert v['nfe'] == 2 and v['student']['K'] == 32 and v['train']['batch_size'] == 4096 and v['guidance']['scale'] == 2.8
+    for args, msg in ((('imagenet',), "unknown recipe 'imagenet'"), ((), 'name a recipe'),
+                      (('tiny-gmdit-2nfe', '--steps', '0'), 'steps (--steps) must be >= 1'),
+                      (('imagenet-gmdit-k32-1nfe',), 'pass --teacher FILE')):
+        res = run('distill', *args, '--out', str(tmp_path / 'x'))
+        assert res.returncode == 2 and msg in res.stderr, (args, res.stderr)
+    res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=3', '--no-python',
+                          str(BIN / 'piflow-ref'), 'distill', 'tiny-gmdit-2nfe', '--out', str(tmp_path / 'three')],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0 and 'batch_size 8 must be a multiple of the number of processes 3' in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / 'three').exists()                                        # refused before any work
+
+
+def test_distill_resumes_and_writes_the_student(tmp_path):
+    res = run('distill', 'tiny-gmdit-2nfe', '--steps', '3', '--no-progress', '--out', str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    rec = json.loads((tmp_path / 'distill.json').read_text())
+    assert rec['iters'] == 3 and rec['world_size'] == 1 and rec['teacher_calls'] == 3 * 8 * 2
+    res = run('distill', 'tiny-gmdit-2nfe', '--steps', '5', '--no-progress', '--out', str(tmp_path))   # resumed to 5
+    assert res.returncode == 0, res.stderr
+    log = [json.loads(l) for l in (tmp_path / 'log.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in log] == [3, 5] and log[-1]['teacher_calls'] == 5 * 8 * 2
+    from piflow_ref.recipes import load_student
+    st = load_student(tmp_path / 'student.safetensors')
+    assert st.cfg.nfe == 2 and st.cfg.K == 4
+    (tmp_path / 'train.safetensors').write_bytes(b'damaged')
+    res = run('distill', 'tiny-gmdit-2nfe', '--steps', '5', '--no-progress', '--out', str(tmp_path))  # retrained, with a warning
+    assert res.returncode == 0 and 'retraining' in res.stderr, res.stderr
