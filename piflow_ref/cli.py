@@ -368,9 +368,10 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
     _, _, tcfg = recipe.configs()
     if tcfg.batch_size % world:
         raise ValueError(f'batch_size {tcfg.batch_size} must be a multiple of the number of processes {world}')
-    out = prepare_out(out)
+    out = prepare_out(out) if rank == 0 else Path(out)      # one process probes the folder: no race on its test file
     started = world > 1 and not dist.is_initialized()
     if started: dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    if world > 1: dist.barrier()                            # the folder exists before any process reads from it
     try:
         net = recipe_teacher(recipe, teacher)
         ds = recipe_data(recipe, net, data, mnist_root)

@@ -17,7 +17,7 @@ from .utils import load_tensors, save_tensors
 
 # %% auto #0
 __all__ = ['TEACHER_ARCHS', 'RECIPES', 'Recipe', 'get_recipe', 'describe', 'recipe_teacher', 'load_latents', 'recipe_data',
-           'save_student', 'load_student']
+           'save_student', 'load_student', 'dit_flops', 'saved_bytes', 'train_cost']
 
 # %% ../nbs/04b_imagenet.ipynb #909fc200
 TEACHER_ARCHS = DIT_CONFIGS | {'DiT-XL/2-REPA': DiTConfig(**{**asdict(DIT_CONFIGS['DiT-XL/2']), 'time_scale': 1.0})}   # REPA: t = σ
@@ -139,3 +139,59 @@ def load_student(path) -> DiTStudent:
     st = DiTStudent(StudentConfig(**meta['student']), dit_cfg=DiTConfig(**meta['net']))
     st.load_state_dict(tensors)
     return st.eval().requires_grad_(False)
+
+# %% ../nbs/04b_imagenet.ipynb #05c3ca64
+def dit_flops(cfg: DiTConfig, backward: bool = False) -> float:
+    "FLOPs per image of a DiT forward (with `backward`, forward and backward), counted on the meta device: no memory used."
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.device('meta'):
+        net = DiT(cfg).requires_grad_(backward)
+        net._check = lambda x, sigma, y: sigma                         # no value checks on meta tensors
+        x, y = torch.randn(2, cfg.in_channels, cfg.input_size, cfg.input_size), torch.zeros(2, dtype=torch.long)
+        with FlopCounterMode(display=False) as fc:
+            out = net(x, torch.rand(2), y)
+            if backward: out.sum().backward()
+    return fc.get_total_flops() / 2
+
+
+def saved_bytes(step, params=()) -> int:
+    "Bytes of the tensors autograd saves for the backward pass while `step()` runs (each tensor once; `params` not counted)."
+    seen, total, skip = set(), [0], {q.data_ptr() for q in params}
+    def pack(t):
+        key = (t.data_ptr(), tuple(t.shape))
+        if t.data_ptr() not in skip and key not in seen:
+            seen.add(key); total[0] += t.numel() * t.element_size()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): step()
+    return total[0]
+
+# %% ../nbs/04b_imagenet.ipynb #0b277d7f
+def train_cost(name: str, per_gpu_batch: int = 512, micro_batch: int = 0, gpus: int = 8, optimizer: str = 'adamw8bit',
+               checkpointing: bool = True, act_bytes: float = 2.0, rows_per_query: float = 1.6,
+               gpu_tflops: float = 312.0, mfu: float = 0.4, per_block: float = 21.0, per_component: float = 6.0) -> dict:
+    """Per-GPU memory (GB) and time per iteration of recipe `name` on `gpus` GPUs, from the model above: parameter
+    counts of the real classes (built on the meta device), `per_block`·N·D trunk activations per block and sample
+    (`act_bytes` each: bf16), `per_component`·K·C·H·W fp32 policy numbers per sample, over a pass of `micro_batch`
+    samples (0: the whole `per_gpu_batch`); time at `mfu` of `gpu_tflops` (an A100's dense bf16 peak by default)."""
+    if optimizer not in ('adamw', 'adamw8bit'): raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {optimizer!r}")
+    r = get_recipe(name)
+    arch = TEACHER_ARCHS[r.teacher.partition(':')[2] or 'mnist']
+    s, p, _ = r.configs()
+    with torch.device('meta'):
+        teacher = DiT(arch)
+        student = DiTStudent(s, teacher)
+    P_s, P_t = (sum(q.numel() for q in m.parameters()) for m in (student, teacher))
+    N, D, L = (arch.input_size // arch.patch_size) ** 2, arch.hidden_size, arch.depth
+    m = micro_batch or per_gpu_batch
+    trunk = (L + per_block if checkpointing else L * per_block) * N * D * act_bytes
+    policy = per_component * s.K * arch.in_channels * arch.input_size ** 2 * 4
+    GB = 1e9
+    mem = {'student weights (fp32)': 4 * P_s / GB, 'gradients (fp32)': 4 * P_s / GB,
+           'optimiser state': (2 if optimizer == 'adamw8bit' else 8) * P_s / GB, 'EMA copy (fp32)': 4 * P_s / GB,
+           'teacher (bf16)': 2 * P_t / GB, 'trunk activations': m * trunk / GB, 'policy activations (fp32)': m * policy / GB}
+    F = dit_flops(arch)
+    per_sample = (3 + checkpointing) * F + p.num_intermediate * rows_per_query * F
+    seconds = per_gpu_batch * per_sample / (gpu_tflops * 1e12 * mfu)
+    return {'recipe': name, 'student_params': P_s, 'teacher_params': P_t, 'memory_GB': mem, 'total_GB': sum(mem.values()),
+            'tflop_per_iteration_per_gpu': per_gpu_batch * per_sample / 1e12, 'seconds_per_iteration': seconds,
+            'hours': seconds * r.configs()[2].iters / 3600, 'batch': per_gpu_batch * gpus}
