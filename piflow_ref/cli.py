@@ -366,8 +366,7 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
     if steps is not None and steps < 1: raise ValueError(f'steps (--steps) must be >= 1, got {steps}')
     world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
     _, _, tcfg = recipe.configs()
-    if tcfg.batch_size % world:
-        raise ValueError(f'batch_size {tcfg.batch_size} must be a multiple of the number of processes {world}')
+    tcfg.split(world, rank)                                  # a batch the processes cannot share is refused before any work
     out = prepare_out(out) if rank == 0 else Path(out)      # one process probes the folder: no race on its test file
     started = world > 1 and not dist.is_initialized()
     if started: dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
@@ -378,7 +377,7 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
         guided = GuidedTeacher(net, net.cfg.num_classes, **recipe.guidance)
         train = recipe.train | ({'iters': steps} if steps else {})
         make = lambda: make_dit_distiller(recipe.method, recipe.nfe, net, guided, ds, recipe.student, recipe.piid, train)
-        iters = train.get('iters', tcfg.iters)
+        iters = steps or tcfg.iters
         d = _resume(make, out / 'train.safetensors', iters, progress and rank == 0, log=out / 'log.jsonl')
         record = {'recipe': name, 'values': describe(name), 'iters': d.step, 'world_size': world, 'seconds': d.seconds,
                   'teacher_calls': d.teacher_calls, 'skipped_steps': d.skipped, 'final_loss': float(np.mean(d.losses[-50:])),

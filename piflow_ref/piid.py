@@ -166,7 +166,7 @@ def teacher_ratio(it: int, num_decay_iters: int) -> float:
 def _sorted_gaps(rows: Rows, n: int, generator, closed: bool) -> torch.Tensor:
     "Gaps `(B, n)` between sorted uniforms: from 0 to n sorted points (open), or n − 1 points and the end 1 (closed)."
     u = rows.rand(n - 1 if closed else n, generator=generator).sort(1).values
-    B = rows.n
+    B = u.shape[0]
     edges = torch.cat([u.new_zeros(B, 1), u] + ([u.new_ones(B, 1)] if closed else []), 1)
     return edges.diff(dim=1)
 
@@ -241,6 +241,15 @@ class DistillConfig:
     def __post_init__(self):
         if self.iters < 0 or self.batch_size < 1: raise ValueError(f'iters must be >= 0 and batch_size >= 1, got {self.iters}, {self.batch_size}')
         if self.micro_batch < 0: raise ValueError(f'micro_batch must be >= 0, got {self.micro_batch}')
+
+    def split(self, world: int = 1, rank: int = 0) -> list[Rows]:
+        "The forward passes of process `rank` of `world` in one iteration: its `batch_size / world` rows, in `micro_batch` passes."
+        B, M = self.batch_size, self.micro_batch
+        if B % world: raise ValueError(f'batch_size {B} must be a multiple of the number of processes {world}')
+        share = B // world
+        if M and share % M: raise ValueError(f'the batch per process ({B} / {world} = {share}) must be a multiple of micro_batch {M}')
+        M = M or share
+        return [Rows(a, a + M, B) for a in range(rank * share, (rank + 1) * share, M)]
 
 # %% ../nbs/03_piid.ipynb #85c4c3c9
 @torch.no_grad()
@@ -358,12 +367,8 @@ class Distiller(Trainer):
         if data is None and not self.cfg.data_free: raise ValueError('training with data needs `data` (or set data_free=True)')
         if student.cfg.kind == 'x0' and self.cfg.data_free: raise ValueError('the x0-regression baseline trains with data only')
         self.world, self.rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
-        B, W, M = self.cfg.batch_size, self.world, self.cfg.micro_batch
-        if B % W: raise ValueError(f'batch_size {B} must be a multiple of the number of processes {W}')
-        if M and (B // W) % M: raise ValueError(f'the batch per process ({B} / {W} = {B // W}) must be a multiple of micro_batch {M}')
-        share, M = B // W, M or B // W
-        self.micro_rows = [Rows(a, a + M, B) for a in range(self.rank * share, (self.rank + 1) * share, M)]   # this process's passes
-        self.ddp = DistributedDataParallel(_PolicyNet(student)) if W > 1 else None    # its backward averages the gradients
+        self.micro_rows = self.cfg.split(self.world, self.rank)                        # this process's passes
+        self.ddp = DistributedDataParallel(_PolicyNet(student)) if self.world > 1 else None   # its backward averages the gradients
         self.ema = copy.deepcopy(student).requires_grad_(False).eval()
         self.opt = torch.optim.AdamW(student.parameters(), lr=self.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
         self.g = torch.Generator().manual_seed(self.cfg.seed)

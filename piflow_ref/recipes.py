@@ -176,7 +176,7 @@ def train_cost(name: str, per_gpu_batch: int = 512, micro_batch: int = 0, gpus: 
     if optimizer not in ('adamw', 'adamw8bit'): raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {optimizer!r}")
     r = get_recipe(name)
     arch = TEACHER_ARCHS[r.teacher.partition(':')[2] or 'mnist']
-    s, p, _ = r.configs()
+    s, p, t = r.configs()
     with torch.device('meta'):
         teacher = DiT(arch)
         student = DiTStudent(s, teacher)
@@ -194,4 +194,4 @@ def train_cost(name: str, per_gpu_batch: int = 512, micro_batch: int = 0, gpus: 
     seconds = per_gpu_batch * per_sample / (gpu_tflops * 1e12 * mfu)
     return {'recipe': name, 'student_params': P_s, 'teacher_params': P_t, 'memory_GB': mem, 'total_GB': sum(mem.values()),
             'tflop_per_iteration_per_gpu': per_gpu_batch * per_sample / 1e12, 'seconds_per_iteration': seconds,
-            'hours': seconds * r.configs()[2].iters / 3600, 'batch': per_gpu_batch * gpus}
+            'hours': seconds * t.iters / 3600, 'batch': per_gpu_batch * gpus}
