@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -385,9 +386,10 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
         if rank == 0:
             save_student(d.ema, out / 'student.safetensors', {'recipe': name})
             save_json(record, out / 'distill.json')
+        del d                                               # the DDP wrapper, which holds the process group, goes first
         return record
     finally:
-        if started: dist.destroy_process_group()
+        if started: gc.collect(); dist.destroy_process_group()
 
 # %% ../nbs/cli.ipynb #6d6fda50
 def build_parser() -> argparse.ArgumentParser:

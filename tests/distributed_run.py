@@ -1,5 +1,6 @@
 """Run under torchrun by test_distributed.py: `KIND DATA_FREE MICRO UNTIL CKPT RESUME` trains `test_distributed.make`'s
 Distiller to iteration UNTIL in the launched processes (gloo), resuming from CKPT if RESUME is 1, and writes CKPT."""
+import gc
 import sys
 from pathlib import Path
 
@@ -16,5 +17,7 @@ try:
     d = make(kind, data_free, micro)
     if resume: d.load(ckpt)
     d.run(until=until, ckpt=ckpt, progress=False)
+    del d                                   # the DDP wrapper, which holds the process group, goes before the group
 finally:
+    gc.collect()
     dist.destroy_process_group()

@@ -2,6 +2,7 @@
 as one process with the whole batch does (within float rounding), and a 2-process run resumes exactly."""
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,15 @@ def assert_same_run(a: Distiller, b: Distiller, tol: float):
 
 
 def torchrun(n: int, *args, ok: bool = True):
-    res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}',
-                          str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600)
+    """Launch `distributed_run.py` in `n` gloo processes. A launch whose worker was aborted by a signal is repeated once,
+    with a warning: gloo aborted a worker ("terminate called without an active exception") in one CI run of many and
+    never in 60 launches here, under load or not. A Python error or a wrong result is never retried."""
+    for attempt in (1, 2):
+        res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}',
+                              str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600)
+        aborted = res.returncode != 0 and 'exitcode  : -6' in res.stderr.partition('Root Cause')[2]   # not a Python error (1)
+        if not (ok and aborted and attempt == 1): break
+        warnings.warn(f'torchrun {args}: a worker was aborted by SIGABRT; launched again:\n{res.stderr[-1500:]}')
     if ok: assert res.returncode == 0, res.stderr[-4000:]
     return res
 
