@@ -369,15 +369,17 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
     _, _, tcfg = recipe.configs()
     tcfg.split(world, rank)                                  # a batch the processes cannot share is refused before any work
     out = prepare_out(out) if rank == 0 else Path(out)      # one process probes the folder: no race on its test file
+    device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))) if torch.cuda.is_available() else torch.device('cpu')
+    if device.type == 'cuda': torch.cuda.set_device(device)          # one GPU per process
     started = world > 1 and not dist.is_initialized()
-    if started: dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    if started: dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     if world > 1: dist.barrier()                            # the folder exists before any process reads from it
     try:
-        net = recipe_teacher(recipe, teacher)
+        net = recipe_teacher(recipe, teacher).to(device)
         ds = recipe_data(recipe, net, data, mnist_root)
         guided = GuidedTeacher(net, net.cfg.num_classes, **recipe.guidance)
         train = recipe.train | ({'iters': steps} if steps else {})
-        make = lambda: make_dit_distiller(recipe.method, recipe.nfe, net, guided, ds, recipe.student, recipe.piid, train)
+        make = lambda: make_dit_distiller(recipe.method, recipe.nfe, net, guided, ds, recipe.student, recipe.piid, train, device)
         iters = steps or tcfg.iters
         d = _resume(make, out / 'train.safetensors', iters, progress and rank == 0, log=out / 'log.jsonl')
         record = {'recipe': name, 'values': describe(name), 'iters': d.step, 'world_size': world, 'seconds': d.seconds,

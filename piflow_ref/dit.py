@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .flow import batch_sigma, interpolate, velocity_target
 from .piid import Trainer, ema_update
@@ -40,6 +41,7 @@ class DiTConfig:
     time_scale: float = 1000.0
     freq_dim: int = 256           # sinusoidal features of t before the timestep MLP
     freq_shift: float = 1.0       # frequencies max_period^(−i/(freq_dim/2 − freq_shift)): 1 diffusers' default, 0 the original DiT
+    mlp_norm_eps: float = 1e-6    # ε of the LayerNorm before each MLP: 1e-6 in the original DiT, diffusers' `norm_eps` (1e-5) there
 
     def __post_init__(self):
         for name in ('input_size', 'patch_size', 'in_channels', 'hidden_size', 'depth', 'num_heads', 'num_classes'):
@@ -49,14 +51,15 @@ class DiTConfig:
         if self.hidden_size % 4: raise ValueError(f'hidden_size {self.hidden_size} must be a multiple of 4 (the 2-D sine-cosine position embedding)')
         if self.freq_dim < 4 or self.freq_dim % 2: raise ValueError(f'freq_dim must be an even integer >= 4, got {self.freq_dim}')
         if self.freq_shift not in (0, 1): raise ValueError(f'freq_shift must be 0 (the original DiT) or 1 (diffusers), got {self.freq_shift}')
+        if not self.mlp_norm_eps > 0: raise ValueError(f'mlp_norm_eps must be > 0, got {self.mlp_norm_eps}')
 
 
 DIT_CONFIGS = {
     'mnist': DiTConfig(),                                              # 28 × 28 × 1, 7 × 7 tokens of width 128, 6 blocks
     'mnist-tiny': DiTConfig(hidden_size=32, depth=2, num_heads=2),     # for tests
     'DiT-XL/2': DiTConfig(input_size=32, patch_size=2, in_channels=4, hidden_size=1152, depth=28, num_heads=16,
-                          num_classes=1000, freq_shift=0),             # ImageNet 256: 4 × 32 × 32 SD-VAE latents, the
-                                                                       # original DiT's time frequencies (π-Flow's DiT)
+                          num_classes=1000, freq_shift=0, mlp_norm_eps=1e-5),   # ImageNet 256: 4 × 32 × 32 SD-VAE latents;
+                                                                       # π-Flow's DiT: the original DiT's time frequencies, diffusers' MLP norm ε
 }
 
 
@@ -124,7 +127,7 @@ class DiTBlock(nn.Module):
         D = cfg.hidden_size
         self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(D, cfg.num_heads)
-        self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=cfg.mlp_norm_eps)
         self.ff = FeedForward(D, int(D * cfg.mlp_ratio))
         self.adaLN = nn.Linear(D, 6 * D)
     def forward(self, h, c):
@@ -136,7 +139,9 @@ class DiTBlock(nn.Module):
 class DiT(nn.Module):
     """A class-conditional DiT velocity network: `forward(x (B, C, H, W), sigma (B,), y (B,))` → u `(B, C, H, W)`;
     `y` = `num_classes` is the null label. `features` gives the tokens after the final adaLN layer and the
-    condition, which a student's new output heads read."""
+    condition, which a student's new output heads read. `checkpointing` (off) trades a second forward pass of each
+    block for not storing its activations."""
+    checkpointing = False
 
     def __init__(self, cfg: DiTConfig = DiTConfig()):
         super().__init__()
@@ -180,7 +185,8 @@ class DiT(nn.Module):
         sigma = self._check(x, sigma, y)
         c = self.cond(sigma, y)
         h = self.pos_embed(x.float())
-        for block in self.blocks: h = block(h, c)
+        for block in self.blocks:              # with `checkpointing`, the backward pass recomputes each block's activations
+            h = checkpoint(block, h, c, use_reentrant=False) if self.checkpointing and torch.is_grad_enabled() else block(h, c)
         shift, scale = self.proj_out_1(F.silu(c))[:, None].chunk(2, dim=2)
         return self.norm_out(h) * (1 + scale) + shift, c
 
@@ -303,6 +309,10 @@ class DiTStudent(nn.Module):
         logw = self.net.unpatchify(self.logweights(h)).log_softmax(1)[:, :, None]   # (B, K, 1, H, W)
         return {'means': o, 'logweights': logw, 'logstd': self.logstd(c.detach()).reshape(B, 1, 1, 1, 1)}
 
+    def set_checkpointing(self, on: bool = True):
+        "Recompute the DiT blocks' activations in the backward pass instead of storing them (`DistillConfig.checkpointing`)."
+        self.net.checkpointing = on
+
     def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
         "The student's policy at its source point `(x, sigma)` for labels `y`: one network call."
         if y is None: raise ValueError('a DiT student needs labels y (B,)')
@@ -336,11 +346,12 @@ def student_sampler(student: nn.Module, nfe: int | None = None, chunk: int = 250
 
 
 def make_dit_distiller(method: str, nfe: int, teacher: DiT, guided, data, student: dict | None = None,
-                       piid: dict | None = None, train: dict | None = None) -> Distiller:
+                       piid: dict | None = None, train: dict | None = None, device=None) -> Distiller:
     """A `Distiller` of a `DiTStudent` copied from `teacher` for one of `METHODS` at `nfe` steps, trained against
-    `guided(x, σ, y)` (the teacher with its CFG) on `data`. The log-std MLP is 1,024 wide, as in the official DiT students."""
+    `guided(x, σ, y)` (the teacher with its CFG) on `data`, the student on `device` (default: the CPU; put the teacher
+    there too). The log-std MLP is 1,024 wide, as in the official DiT students."""
     scfg, pcfg, dcfg = method_configs(method, nfe, {'num_classes': teacher.cfg.num_classes, 'logstd_hidden': 1024, **(student or {})}, piid, train)
-    return Distiller(DiTStudent(scfg, teacher), guided, data, pcfg, dcfg)
+    return Distiller(DiTStudent(scfg, teacher).to(device), guided, data, pcfg, dcfg)
 
 # %% ../nbs/04a_dit.ipynb #9d84f6a7
 MNIST_GUIDANCE = dict(scale=1.5, interval=(0.0, 0.6))   # the teacher's CFG: g = 1.5 on σ ≤ 0.6, chosen below

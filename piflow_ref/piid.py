@@ -27,8 +27,8 @@ from .utils import Rows, load_tensors, save_tensors, sized
 # %% auto #0
 __all__ = ['METHODS', 'segment_sizes', 'sample_source_times', 'StudentConfig', 'ConstantPolicy', 'make_policy', 'logstd_mlp',
            'init_head', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss', 'DistillConfig',
-           'ema_update', 'Trainer', 'Distiller', 'sample_student', 'method_configs', 'summarize', 'clearly_better',
-           'format_summary']
+           'ema_update', 'make_optimizer', 'Trainer', 'Distiller', 'sample_student', 'method_configs', 'summarize',
+           'clearly_better', 'format_summary']
 
 # %% ../nbs/03_piid.ipynb #c2dd9beb
 def _check_f(f):
@@ -97,12 +97,15 @@ def make_policy(out: dict, x: torch.Tensor, sigma, cfg: StudentConfig, eps: floa
     """The policy a student's head outputs `out` describe at its source point `(x (B, C, *S), sigma (B,))`: GM
     (`means` `(B, K, C, *S)`, `logweights` `(B, K, 1, *S)`, `logstd` `(B, 1, 1, *1)`), DX (`nodes` `(B, N, C, *S)`, on
     the step grid of `cfg`) or x0 (`u` `(B, C, *S)`). `eps` defaults to the official training values: 1e-6 for GM,
-    1e-4 for DX. Every student, whatever its network, ends its `policy` with this call."""
-    if cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps or 1e-6)
-    if cfg.kind == 'dx':
-        seg = segment_sizes(cfg.nfe, cfg.final_step_scale)[0]          # the DX segment is intrinsic: the training grid's
-        return DXPolicy(out['nodes'], x, sigma, seg, cfg.shift, cfg.dx_mode, eps or 1e-4)
-    return ConstantPolicy(out['u'])
+    1e-4 for DX. Every student, whatever its network, ends its `policy` with this call. The policy's math is fp32
+    whatever precision the network ran in (bf16 autocast, say)."""
+    out = {k: v.float() for k, v in out.items()}
+    with torch.autocast(x.device.type, enabled=False):
+        if cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps or 1e-6)
+        if cfg.kind == 'dx':
+            seg = segment_sizes(cfg.nfe, cfg.final_step_scale)[0]      # the DX segment is intrinsic: the training grid's
+            return DXPolicy(out['nodes'], x, sigma, seg, cfg.shift, cfg.dx_mode, eps or 1e-4)
+        return ConstantPolicy(out['u'])
 
 
 def logstd_mlp(in_dim: int, hidden: int) -> nn.Sequential:
@@ -180,8 +183,9 @@ def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConf
     B = x_src.shape[0]
     rows = rows or Rows(0, B, B)
     if rows.n != B: raise ValueError(f'rows {rows.start}:{rows.stop} do not match the batch of x_src ({B})')
-    r_src = torch.as_tensor(r_src, dtype=torch.float32).expand(B) if torch.as_tensor(r_src).ndim == 0 else r_src.float()
-    seg = torch.as_tensor(seg, dtype=torch.float32).expand(B) if torch.as_tensor(seg).ndim == 0 else seg.float()
+    dev = x_src.device
+    r_src = torch.as_tensor(r_src, dtype=torch.float32, device=dev).expand(B) if torch.as_tensor(r_src).ndim == 0 else r_src.float()
+    seg = torch.as_tensor(seg, dtype=torch.float32, device=dev).expand(B) if torch.as_tensor(seg).ndim == 0 else seg.float()
     T, N = cfg.total_substeps, cfg.num_intermediate
     delta = seg / (seg * T).round().clamp_min(1)                              # substep size (B,)
     w = torch.minimum(cfg.window_substeps * delta, seg)                       # micro-window (B,)
@@ -189,8 +193,8 @@ def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConf
     rho = teacher_ratio(it, cfg.num_decay_iters)
     pi_d = policy.detach()
     if isinstance(pi_d, GMFlowPolicy): pi_d = pi_d.dropout(cfg.gm_dropout, generator, rows)
-    gaps_s = _sorted_gaps(rows, N, generator, closed=False) * ((1 - rho) * L)[:, None]    # student rollout gaps (B, N)
-    gaps_t = _sorted_gaps(rows, N, generator, closed=True) * (rho * L)[:, None]           # teacher Euler gaps (B, N)
+    gaps_s = _sorted_gaps(rows, N, generator, closed=False).to(dev) * ((1 - rho) * L)[:, None]   # student rollout gaps (B, N)
+    gaps_t = _sorted_gaps(rows, N, generator, closed=True).to(dev) * (rho * L)[:, None]          # teacher Euler gaps (B, N)
     x, r = x_src.detach().float(), r_src
     pred, target = [], []
     for i in range(N):
@@ -215,7 +219,7 @@ def x0_regression_loss(policy: ConstantPolicy, teacher, x_src: torch.Tensor, r_s
                        shift: float = 1.0) -> torch.Tensor:
     """The shortcut baseline: regress the student's one velocity onto the teacher's average velocity over the whole
     segment, (x_src − x_dst)/(σ_src − σ_dst), with x_dst the teacher's Euler ODE (its share of `total_substeps`)."""
-    r_src, seg = torch.as_tensor(r_src, dtype=torch.float32), torch.as_tensor(seg, dtype=torch.float32)
+    r_src, seg = (torch.as_tensor(v, dtype=torch.float32, device=x_src.device) for v in (r_src, seg))
     r_dst = (r_src - seg).clamp_min(0)
     with torch.no_grad():
         x_dst = rollout(teacher, x_src.float(), r_src, r_dst, cfg.total_substeps, shift)
@@ -237,10 +241,15 @@ class DistillConfig:
     data_free: bool = False       # chain the NFE steps from pure noise, per-step backward weighted by segment length
     micro_batch: int = 0          # gradient accumulation: rows per forward pass (0: a process's whole share at once)
     seed: int = 0
+    precision: str = 'fp32'       # 'bf16': student and teacher networks in bf16 autocast; weights, optimiser, policy math fp32
+    optimizer: str = 'adamw'      # 'adamw8bit': bitsandbytes' AdamW with 8-bit states (the official ImageNet optimiser)
+    checkpointing: bool = False   # recompute the student's blocks in the backward pass (`student.set_checkpointing`)
 
     def __post_init__(self):
         if self.iters < 0 or self.batch_size < 1: raise ValueError(f'iters must be >= 0 and batch_size >= 1, got {self.iters}, {self.batch_size}')
         if self.micro_batch < 0: raise ValueError(f'micro_batch must be >= 0, got {self.micro_batch}')
+        if self.precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.optimizer not in ('adamw', 'adamw8bit'): raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {self.optimizer!r}")
 
     def split(self, world: int = 1, rank: int = 0) -> list[Rows]:
         "The forward passes of process `rank` of `world` in one iteration: its `batch_size / world` rows, in `micro_batch` passes."
@@ -262,6 +271,24 @@ def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, st
     return beta
 
 # %% ../nbs/03_piid.ipynb #6298b072
+def make_optimizer(cfg: DistillConfig, params):
+    "AdamW (β = 0.9, 0.95, no weight decay) over `params`, with 8-bit states (bitsandbytes) when `cfg.optimizer` is 'adamw8bit'."
+    if cfg.optimizer == 'adamw8bit':
+        try: from bitsandbytes.optim import AdamW8bit
+        except ImportError: raise ImportError("optimizer 'adamw8bit' needs bitsandbytes: pip install bitsandbytes") from None
+        return AdamW8bit(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+
+
+def _flat(d: dict, prefix: str = '') -> dict:
+    "A nested dict's leaves, keyed by their path joined with '/'."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out |= _flat(v, f'{prefix}{k}/')
+        else: out[f'{prefix}{k}'] = v
+    return out
+
+
 class Trainer:
     """The bookkeeping every training loop of the library shares. A subclass sets `self.opt` and `self.g` (its one
     random generator) and implements `_train_step` (one optimiser step; returns the loss and counts `skipped`),
@@ -272,6 +299,7 @@ class Trainer:
     kind = 'piflow_ref.Trainer'
     counters = ('step', 'skipped', 'seconds')
     world, rank = 1, 0            # processes, and this one's index: only process 0 writes checkpoints and shows progress
+    added_fields = {'mlp_norm_eps': 1e-6, 'precision': 'fp32', 'optimizer': 'adamw'}   # fields newer than some checkpoints: their value then
 
     def _reset(self):
         for c in self.counters: setattr(self, c, 0)
@@ -305,9 +333,11 @@ class Trainer:
         "Write modules, optimiser state, generator state, history and counters to one safetensors file, atomically."
         sd = self.opt.state_dict()
         tensors = {f'{name}.{k}': v for name, m in self.modules().items() for k, v in m.state_dict().items()}
-        tensors |= {f'opt.{i}.{k}': v for i, st in sd['state'].items() for k, v in st.items()}
+        leaves = {f'{i}.{k}': v for i, st in sd['state'].items() for k, v in _flat(st).items()}   # (8-bit AdamW nests dicts)
+        tensors |= {f'opt.{k}': v.clone() if '/' in k else v for k, v in leaves.items() if torch.is_tensor(v)}   # nested: shared tables
         tensors['rng'] = self.g.get_state()
         meta = {'kind': self.kind, **self.identity(), 'losses': self.losses, 'param_groups': sd['param_groups'],
+                'opt_numbers': {k: v for k, v in leaves.items() if not torch.is_tensor(v)},
                 **{c: getattr(self, c) for c in self.counters}}
         if self.rank == 0: save_tensors(tensors, path, meta)        # every process holds the same state
         if self.world > 1: dist.barrier()
@@ -318,15 +348,19 @@ class Trainer:
         tensors, meta = load_tensors(path)
         if meta.get('kind') != self.kind: raise ValueError(f'{path} is not a {self.kind} checkpoint')
         mine = self.identity()
-        diff = [f'{part}.{k}' for part in mine for k in mine[part] if meta.get(part, {}).get(k) != mine[part][k]]
+        saved = lambda part, k: meta.get(part, {}).get(k, self.added_fields.get(k))     # older files lack newer fields
+        diff = [f'{part}.{k}' for part in mine for k in mine[part] if saved(part, k) != mine[part][k]]
         diff = [d for d in diff if d != 'train.iters']              # training longer is allowed
         if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
         pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
         for name, m in self.modules().items(): m.load_state_dict(pick(f'{name}.'))
         state = {}
-        for k, v in pick('opt.').items():
+        for k, v in {**pick('opt.'), **meta.get('opt_numbers', {})}.items():      # tensors, and plain numbers (8-bit AdamW's step)
             i, name = k.split('.', 1)
-            state.setdefault(int(i), {})[name] = v
+            *outer, last = name.split('/')
+            d = state.setdefault(int(i), {})
+            for part in outer: d = d.setdefault(part, {})
+            d[last] = v
         self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
         self.g.set_state(tensors['rng'])
         self.losses = meta['losses']
@@ -368,15 +402,21 @@ class Distiller(Trainer):
         if student.cfg.kind == 'x0' and self.cfg.data_free: raise ValueError('the x0-regression baseline trains with data only')
         self.world, self.rank = (dist.get_world_size(), dist.get_rank()) if dist.is_available() and dist.is_initialized() else (1, 0)
         self.micro_rows = self.cfg.split(self.world, self.rank)                        # this process's passes
-        self.ddp = DistributedDataParallel(_PolicyNet(student)) if self.world > 1 else None   # its backward averages the gradients
+        if self.cfg.checkpointing:
+            if not hasattr(student, 'set_checkpointing'): raise ValueError(f'checkpointing needs a student with set_checkpointing; {type(student).__name__} has none')
+            student.set_checkpointing(True)
+        self.device = next(student.parameters()).device          # the batches go there; random draws stay on the CPU
+        self.device_type = self.device.type
+        ids = [self.device.index] if self.device.type == 'cuda' else None
+        self.ddp = DistributedDataParallel(_PolicyNet(student), device_ids=ids) if self.world > 1 else None   # averages the gradients
         self.ema = copy.deepcopy(student).requires_grad_(False).eval()
-        self.opt = torch.optim.AdamW(student.parameters(), lr=self.cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+        self.opt = make_optimizer(self.cfg, student.parameters())
         self.g = torch.Generator().manual_seed(self.cfg.seed)
         self._reset()
 
     def modules(self) -> dict: return {'student': self.student, 'ema': self.ema}
     def identity(self) -> dict:              # how the batch is split (processes, micro-batches) does not change the run
-        train = {k: v for k, v in asdict(self.cfg).items() if k != 'micro_batch'}
+        train = {k: v for k, v in asdict(self.cfg).items() if k not in ('micro_batch', 'checkpointing')}
         return {'student': asdict(self.student.cfg), 'net': self.student.arch(), 'piid': asdict(self.piid), 'train': train}
 
     # -- one iteration -------------------------------------------------------------------------------------------
@@ -384,12 +424,16 @@ class Distiller(Trainer):
         "The teacher as a velocity function of `(x, σ)` that counts its calls; labels, if any, are bound to the batch."
         def velocity(x, sigma):
             self.teacher_calls += x.shape[0]
-            return self.teacher(x, sigma) if y is None else self.teacher(x, sigma, y)
+            with self._autocast(): return (self.teacher(x, sigma) if y is None else self.teacher(x, sigma, y)).float()
         return velocity
+
+    def _autocast(self):
+        "The networks' precision: bf16 autocast when `cfg.precision` is 'bf16' (the policy math stays fp32: `make_policy`)."
+        return torch.autocast(self.device_type, torch.bfloat16) if self.cfg.precision == 'bf16' else contextlib.nullcontext()
 
     def _policy(self, x, sigma, y):
         "One student call, through DDP when there are several processes (so that the backward averages the gradients)."
-        return self.ddp(x, sigma, y) if self.ddp is not None else self.student.policy(x, sigma, y=y)
+        with self._autocast(): return self.ddp(x, sigma, y) if self.ddp is not None else self.student.policy(x, sigma, y=y)
 
     def _passes(self):
         """Yield `(rows, last)` for each forward pass of this process in one iteration (`last`: the final one). Each pass
@@ -408,6 +452,7 @@ class Distiller(Trainer):
         x0, y = self.data.sample_labelled(B, self.g) if s.num_classes else (self.data.sample(B, self.g), None)
         eps = torch.randn(x0.shape, generator=self.g)
         r_src, seg = sample_source_times(B, s.nfe, s.final_step_scale, self.g)
+        x0, eps, r_src, seg, y = (None if t is None else t.to(self.device) for t in (x0, eps, r_src, seg, y))
         x_src, total, share = interpolate(x0, eps, warp(r_src, s.shift)), 0.0, B // self.world
         for rows, last in self._passes():
             i, yi = slice(rows.start, rows.stop), None if y is None else y[rows.start:rows.stop]
@@ -423,14 +468,15 @@ class Distiller(Trainer):
     def _loss_data_free(self) -> float:
         s, B = self.student.cfg, self.cfg.batch_size
         x_all = torch.randn(B, *self.student.sample_shape, generator=self.g)
-        y_all = torch.randint(s.num_classes, (B,), generator=self.g) if s.num_classes else None
+        y_all = torch.randint(s.num_classes, (B,), generator=self.g).to(self.device) if s.num_classes else None
+        x_all = x_all.to(self.device)
         segs, total, share = segment_sizes(s.nfe, s.final_step_scale), 0.0, B // self.world
         for rows, last in self._passes():
             x, r = x_all[rows.start:rows.stop], 1.0
             y = None if y_all is None else y_all[rows.start:rows.stop]
             teacher = self._teacher_for(y)
             for k, seg in enumerate(segs):
-                sigma = torch.full((rows.n,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item())
+                sigma = torch.full((rows.n,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item(), device=self.device)
                 with self._synced(last and k == len(segs) - 1):
                     loss, x = piid_segment(self._policy(x, sigma, y), teacher, x, r, seg, self.piid, s.shift, self.step,
                                            self.g, next_state=True, rows=rows)
@@ -441,7 +487,7 @@ class Distiller(Trainer):
     def _all_sum(self, v: float) -> float:
         "The sum of `v` over the processes (itself with one)."
         if self.world == 1: return v
-        t = torch.tensor([v], dtype=torch.float64)
+        t = torch.tensor([v], dtype=torch.float64, device=self.device)     # (nccl reduces CUDA tensors)
         dist.all_reduce(t)
         return t.item()
 
@@ -475,7 +521,8 @@ def sample_student(student: nn.Module, x1: torch.Tensor, nfe: int | None = None,
     nfe = s.nfe if nfe is None else nfe
     if h < 0: raise ValueError(f'h must be >= 0, got {h}')
     grid = raw_grid(nfe, s.final_step_scale)
-    x = x1.float()
+    dev = next(student.parameters()).device
+    x, y = x1.float().to(dev), None if y is None else y.to(dev)
     states = [x]
     for k in range(nfe):
         r_src, r_to = float(grid[k]), float(grid[k + 1])
@@ -487,7 +534,7 @@ def sample_student(student: nn.Module, x1: torch.Tensor, nfe: int | None = None,
         r_dst = unwarp(torch.tensor(s_dst, dtype=torch.float64), s.shift).item()
         x = rollout(pi, x, r_src, r_dst, total_substeps, s.shift)
         if m < 1:
-            noise = torch.randn(x.shape, generator=generator)
+            noise = torch.randn(x.shape, generator=generator).to(dev)
             x = ((1 - s_to) + s_to * m) * x + s_to * math.sqrt(1 - m * m) * noise
         states.append(x)
     return (x, torch.stack(states)) if trajectory else x

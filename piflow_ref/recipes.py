@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .dit import DIT_CONFIGS, MNIST_BUDGETS, MNIST_GUIDANCE, DiT, DiTConfig, DiTStudent, load_dit
+from .imagenet import load_diffusers_dit
 from .mnist import ASSETS, LabelledImages, load_mnist
 from .piid import DistillConfig, PiIDConfig, StudentConfig, method_configs
 from .utils import load_tensors, save_tensors
@@ -42,7 +43,8 @@ class Recipe:
 
 
 _IMAGENET = dict(student={'K': 32, 'num_classes': 1000, 'logstd_hidden': 1024}, data='latents',
-                 train=dict(batch_size=4096, lr=5e-5, warmup=400, clip=50.0, clip_begin=400, ema_gamma=7.0, ema_start=400))
+                 train=dict(batch_size=4096, lr=5e-5, warmup=400, clip=50.0, clip_begin=400, ema_gamma=7.0, ema_start=400,
+                            precision='bf16', optimizer='adamw8bit', checkpointing=True))
 _MNIST = dict(teacher='mnist', data='mnist', student={'num_classes': 10, 'logstd_hidden': 1024}, guidance=MNIST_GUIDANCE,
               train={k: MNIST_BUDGETS['full'][k] for k in ('iters', 'batch_size', 'lr')},
               source="chapter 04a's teacher and budget, as `piflow-ref mnist --full` trains its GM students")
@@ -54,8 +56,8 @@ RECIPES = {
     'mnist-gmdit-2nfe': Recipe(nfe=2, **_MNIST),
     'imagenet-gmdit-k32-1nfe': Recipe('file:DiT-XL/2', nfe=1, **_IMAGENET | {'train': _IMAGENET['train'] | {'iters': 140_000}},
                                       guidance={'scale': 2.7, 'interval': (0.0, 0.6)},
-                                      source='official configs/piflow_imagenet, flow-matching DiT-XL/2 teacher (flowdit_imagenet.pth, t = σ·1000); '
-                                             'the official optimiser is 8-bit AdamW, in bf16 autocast with gradient checkpointing'),
+                                      source='official configs/piflow_imagenet, flow-matching DiT-XL/2 teacher (flowdit_imagenet.pth, t = σ·1000), '
+                                             '8-bit AdamW, bf16 autocast, gradient checkpointing'),
     'imagenet-gmrepa-k32-1nfe': Recipe('file:DiT-XL/2-REPA', nfe=1, **_IMAGENET | {'train': _IMAGENET['train'] | {'iters': 140_000}},
                                        guidance={'scale': 3.2, 'interval': (0.0, 0.7)},
                                        source='official configs/piflow_imagenet, REPA DiT-XL/2 teacher (repa_imagenet.pth, t = σ)'),
@@ -80,7 +82,8 @@ def describe(name: str) -> dict:
 
 # %% ../nbs/04b_imagenet.ipynb #691595e2
 def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
-    "The recipe's teacher DiT, frozen: the committed MNIST teacher (or `path`), a random DiT, or the DiT file `path`."
+    """The recipe's teacher DiT, frozen: the committed MNIST teacher (or `path`), a random DiT, or the file `path`: this
+    library's DiT file, or a diffusers / π-Flow DiT checkpoint of the recipe's architecture (`load_diffusers_dit`)."""
     kind, _, arch = recipe.teacher.partition(':')
     if kind == 'mnist': return load_dit(path or ASSETS / 'mnist_dit_teacher.safetensors')
     if arch not in TEACHER_ARCHS: raise ValueError(f'unknown DiT architecture {arch!r} in teacher {recipe.teacher!r}')
@@ -92,6 +95,8 @@ def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
     if kind != 'file': raise ValueError(f"teacher must be 'mnist', 'random:CONFIG' or 'file:CONFIG', got {recipe.teacher!r}")
     if path is None: raise ValueError(f'this recipe needs a teacher file ({recipe.teacher}): pass --teacher FILE')
     if not Path(path).is_file(): raise ValueError(f'no such teacher file: {path}')
+    _, meta = load_tensors(path) if Path(path).suffix == '.safetensors' else (None, {})
+    if meta.get('kind') != 'DiT': return load_diffusers_dit(path, TEACHER_ARCHS[arch])    # diffusers / π-Flow's format
     net = load_dit(path)
     if asdict(net.cfg) != asdict(TEACHER_ARCHS[arch]):
         diff = [k for k, v in asdict(TEACHER_ARCHS[arch]).items() if asdict(net.cfg)[k] != v]
