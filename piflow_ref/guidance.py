@@ -107,6 +107,7 @@ class GuidedTeacher:
         s = batch_sigma(sigma, x)
         if self.scale <= 1 or not guidance_mask(s, self.interval).any(): return self.teacher(x, s, y)
         u = self.teacher(torch.cat([x, x]), torch.cat([s, s]), torch.cat([torch.full_like(y, self.null_label), y]))
+        if u.dtype in (torch.bfloat16, torch.float16): u = u.float()    # combined in fp32 when the network ran in bf16
         u_neg, u_pos = u.chunk(2)
         return cfg_velocity(u_pos, u_neg, s, self.scale, self.interval)
 

@@ -40,6 +40,7 @@ def _shared_embedder(sd: dict) -> dict:
     if any(k.startswith('emb.') for k in sd): raise ValueError('the state dict has both a shared emb.* and per-block norm1.emb.* embedders')
     first = {k.split('.norm1.', 1)[1]: v for k, v in sd.items() if k.startswith('transformer_blocks.0.norm1.emb.')}
     for k, v in sd.items():
+        if '.norm1.emb.' in k and k.split('.norm1.', 1)[1] not in first: raise ValueError(f'{k} has no counterpart in block 0')
         if '.norm1.emb.' in k and not torch.equal(v, first[k.split('.norm1.', 1)[1]]):
             raise ValueError(f'{k} differs from block 0\'s copy: this DiT has one timestep and label embedder for all blocks')
     return {k: v for k, v in sd.items() if '.norm1.emb.' not in k} | first
@@ -112,7 +113,8 @@ def read_state_dict(source) -> tuple[dict, dict | None]:
         from safetensors.torch import load_file
         return load_file(str(p)), config
     if p.suffix in ('.pth', '.pt', '.bin'):
-        sd = torch.load(p, map_location='cpu', weights_only=True)
+        try: sd = torch.load(p, map_location='cpu', weights_only=True)
+        except Exception as e: raise ValueError(f'{p} is not a plain state dict torch.load can read safely ({type(e).__name__}: {e})') from None
         if not isinstance(sd, dict): raise ValueError(f'{p} does not hold a state dict')
         return sd, config
     raise ValueError(f'{p}: expected a .safetensors, .pth, .pt or .bin state dict')
@@ -136,7 +138,8 @@ SD_VAE = 'stabilityai/sd-vae-ft-ema'       # the VAE of DiT's and π-Flow's Imag
 def load_vae(source=SD_VAE):
     "diffusers' `AutoencoderKL` from a local folder or a hub id (downloaded where a user is online), frozen, in eval mode."
     from diffusers import AutoencoderKL
-    return AutoencoderKL.from_pretrained(source).eval().requires_grad_(False)
+    if str(source).startswith(('/', '.', '~')) and not Path(source).expanduser().is_dir(): raise ValueError(f'no such VAE folder: {source}')
+    return AutoencoderKL.from_pretrained(str(Path(source).expanduser()) if Path(source).expanduser().is_dir() else source).eval().requires_grad_(False)
 
 
 def center_crop(img, size: int = 256):
@@ -163,10 +166,12 @@ def image_batches(folder, size: int = 256, batch: int = 64, workers: int = 0):
 
 
 @torch.no_grad()
-def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = True, sample: bool = True, seed: int = 0) -> int:
+def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = True, sample: bool = True, seed: int = 0,
+                   dtype: torch.dtype = torch.float32) -> int:
     """Encode `(x (B, 3, H, W) in [-1, 1], y (B,))` batches into shards `out/latents-00000.safetensors`, … holding `x`
-    `(n, C, h, w)` (a sample of the VAE posterior, or its mean if not `sample`, times `scaling_factor`; fp32) and `y`
-    `(n,)`; with `flip` each image is followed by its mirror image. Returns the number of rows written."""
+    `(n, C, h, w)` (a sample of the VAE posterior, or its mean if not `sample`, times `scaling_factor`, in `dtype`:
+    fp16 halves the cache, 21 GB for ImageNet with mirrors, which every training process holds) and `y` `(n,)`; with
+    `flip` each image is followed by its mirror image. Returns the number of rows written."""
     out = Path(out)
     if any(out.glob('latents-*.safetensors')): raise ValueError(f'{out} already holds latent shards: choose an empty folder')
     if shard_size < 1: raise ValueError(f'shard_size must be >= 1, got {shard_size}')
@@ -186,7 +191,7 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
         if flip: x, y = torch.stack([x, x.flip(-1)], 1).flatten(0, 1), y.repeat_interleave(2)
         post = vae.encode(x.to(dev, vae.dtype)).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(post.mean) if sample else post.mean
-        zs.append((z * scale).float().cpu()); ys.append(y.long().cpu()); rows += len(x)
+        zs.append((z * scale).to(dtype).cpu()); ys.append(y.long().cpu()); rows += len(x)
         while sum(map(len, zs)) >= shard_size: write(shard_size)
     if sum(map(len, zs)): write(sum(map(len, zs)))
     return rows
@@ -216,21 +221,23 @@ def feature_stats(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
-    "IS of class logits `(n, L)`: exp of the mean KL(p(y|x) ‖ p(y)) within each of `splits` parts; (mean, std) over the parts."
+    """IS of class logits `(n, L)`: exp of the mean KL(p(y|x) ‖ p(y)) within each of `splits` consecutive parts (as
+    ADM's evaluator; torchmetrics and torch-fidelity shuffle first); (mean, std) over the parts."""
+    if not 1 <= splits <= len(logits): raise ValueError(f'splits must be in [1, {len(logits)}] (the number of samples), got {splits}')
     logp = logits.double().log_softmax(1)
-    s = torch.stack([(part.exp() * (part - part.exp().mean(0).log())).sum(1).mean().exp() for part in logp.chunk(splits)])
+    s = torch.stack([(part.exp() * (part - part.exp().mean(0).log())).sum(1).mean().exp() for part in logp.tensor_split(splits)])
     return s.mean().item(), (s.std().item() if splits > 1 else 0.0)
 
 
 class InceptionFeatures(torch.nn.Module):
-    """8-bit images `(n, 3, H, W)` → (2,048-D pool features, 1,008 logits) of the FID Inception-v3 (torchmetrics /
-    torch-fidelity; its weights are downloaded on first use)."""
-    def __init__(self):
+    """8-bit images `(n, 3, H, W)` → (2,048-D pool features `(n, 2048)`, logits `(n, 1008)`) of the FID Inception-v3
+    (torch-fidelity's, which torchmetrics' FID uses; its weights download on first use, or come from `weights_path`)."""
+    def __init__(self, weights_path=None):
         super().__init__()
-        try: from torchmetrics.image.fid import NoTrainInceptionV3
+        try: from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError as e: raise ImportError(f'the Inception features need torch-fidelity: pip install torch-fidelity ({e})') from None
-        self.net = NoTrainInceptionV3(name='inception-v3-compat', features_list=['2048', 'logits_unbiased'])
-    def forward(self, x): return tuple(self.net(x))
+        self.net = FeatureExtractorInceptionV3('inception-v3-compat', ['2048', 'logits_unbiased'], feature_extractor_weights_path=weights_path)
+    def forward(self, x): return self.net(x)                     # a tuple in the order of the features list
 
 
 def load_reference_batch(path) -> dict:
@@ -261,7 +268,8 @@ def evaluate_images(images: torch.Tensor, ref: dict, features=None, batch: int =
     pool, logits = _features(net, images, batch)
     ref_pool, _ = _features(net, ref['images'], batch)
     mu_r, sigma_r = (ref['mu'], ref['sigma']) if 'mu' in ref else feature_stats(ref_pool)
-    precision, recall = precision_recall(ref_pool, pool, k)
+    dev = next(net.parameters()).device                          # the k-NN distances on the network's device (a GPU)
+    precision, recall = precision_recall(ref_pool.to(dev), pool.to(dev), k)
     return {'fid': frechet_from_stats(mu_r, sigma_r, *feature_stats(pool)), 'is': inception_score(logits, splits)[0],
             'precision': precision, 'recall': recall, 'n': len(images)}
 

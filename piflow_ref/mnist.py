@@ -28,7 +28,8 @@ __all__ = ['ASSETS', 'LabelledImages', 'mnist_subset_path', 'load_mnist', 'plot_
 # %% ../nbs/04_mnist.ipynb #3351709a
 class LabelledImages:
     """Images `x` `(n, C, H, W)` in [−1, 1] with labels `y` `(n,)` in [0, num_classes). Label `num_classes` is the
-    null label of classifier-free guidance (never a data label)."""
+    null label of classifier-free guidance (never a data label). `x` may be stored in fp16 (half the memory of a
+    latent cache); samples come out in fp32."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, num_classes: int = 10, name: str = ''):
         if x.ndim != 4 or not x.is_floating_point():
@@ -44,9 +45,9 @@ class LabelledImages:
     def null_label(self) -> int: return self.num_classes
 
     def sample_labelled(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        "`(x (n, C, H, W), y (n,))`: n images drawn with replacement, and their labels."
+        "`(x (n, C, H, W), y (n,))`: n images drawn with replacement (fp32), and their labels."
         i = torch.randint(len(self), (n,), generator=generator)
-        return self.x[i], self.y[i]
+        return self.x[i].float(), self.y[i]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.sample_labelled(n, generator)[0]

@@ -99,7 +99,7 @@ def make_policy(out: dict, x: torch.Tensor, sigma, cfg: StudentConfig, eps: floa
     the step grid of `cfg`) or x0 (`u` `(B, C, *S)`). `eps` defaults to the official training values: 1e-6 for GM,
     1e-4 for DX. Every student, whatever its network, ends its `policy` with this call. The policy's math is fp32
     whatever precision the network ran in (bf16 autocast, say)."""
-    out = {k: v.float() for k, v in out.items()}
+    out = {k: v.float() if v.dtype in (torch.bfloat16, torch.float16) else v for k, v in out.items()}
     with torch.autocast(x.device.type, enabled=False):
         if cfg.kind == 'gm': return GMFlowPolicy(out['means'], out['logweights'], out['logstd'], x, sigma, eps or 1e-6)
         if cfg.kind == 'dx':

@@ -5,6 +5,7 @@
 # %% ../nbs/04b_imagenet.ipynb #262d9698
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,15 @@ def describe(name: str) -> dict:
             'student': asdict(s), 'piid': asdict(p), 'train': asdict(t), 'source': r.source}
 
 # %% ../nbs/04b_imagenet.ipynb #691595e2
+def _header(path) -> dict:
+    "The JSON header `save_tensors` writes into a safetensors file (read without the tensors), or {} for other files."
+    if Path(path).suffix != '.safetensors': return {}
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework='pt') as f: return json.loads((f.metadata() or {}).get('json', '{}'))
+    except Exception as e: raise ValueError(f'{path} is damaged or not a safetensors file ({type(e).__name__}: {e})') from None
+
+
 def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
     """The recipe's teacher DiT, frozen: the committed MNIST teacher (or `path`), a random DiT, or the file `path`: this
     library's DiT file, or a diffusers / π-Flow DiT checkpoint of the recipe's architecture (`load_diffusers_dit`)."""
@@ -95,8 +105,7 @@ def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
     if kind != 'file': raise ValueError(f"teacher must be 'mnist', 'random:CONFIG' or 'file:CONFIG', got {recipe.teacher!r}")
     if path is None: raise ValueError(f'this recipe needs a teacher file ({recipe.teacher}): pass --teacher FILE')
     if not Path(path).is_file(): raise ValueError(f'no such teacher file: {path}')
-    _, meta = load_tensors(path) if Path(path).suffix == '.safetensors' else (None, {})
-    if meta.get('kind') != 'DiT': return load_diffusers_dit(path, TEACHER_ARCHS[arch])    # diffusers / π-Flow's format
+    if _header(path).get('kind') != 'DiT': return load_diffusers_dit(path, TEACHER_ARCHS[arch])    # diffusers / π-Flow's format
     net = load_dit(path)
     if asdict(net.cfg) != asdict(TEACHER_ARCHS[arch]):
         diff = [k for k, v in asdict(TEACHER_ARCHS[arch]).items() if asdict(net.cfg)[k] != v]
@@ -105,13 +114,13 @@ def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
 
 
 def load_latents(folder, num_classes: int) -> LabelledImages:
-    "Latent shards `folder/*.safetensors` (each `x` `(n, C, H, W)`, `y` `(n,)`) as one data set, in file-name order."
+    "Latent shards `folder/*.safetensors` (each `x` `(n, C, H, W)`, `y` `(n,)`) as one data set, in file-name order, `x` in its stored precision."
     files = sorted(Path(folder).glob('*.safetensors')) if Path(folder).is_dir() else []
     if not files: raise ValueError(f'no latent shards (*.safetensors) in {folder}')
     parts = [load_tensors(f)[0] for f in files]
     for f, t in zip(files, parts):
         if set(t) != {'x', 'y'}: raise ValueError(f'{f} must hold the tensors x and y, got {sorted(t)}')
-    return LabelledImages(torch.cat([t['x'].float() for t in parts]), torch.cat([t['y'] for t in parts]), num_classes, f'latents:{folder}')
+    return LabelledImages(torch.cat([t['x'] for t in parts]), torch.cat([t['y'] for t in parts]), num_classes, f'latents:{folder}')
 
 
 def recipe_data(recipe: Recipe, teacher: DiT, folder=None, mnist_root=None, seed: int = 0) -> LabelledImages:
@@ -172,12 +181,15 @@ def saved_bytes(step, params=()) -> int:
 
 # %% ../nbs/04b_imagenet.ipynb #0b277d7f
 def train_cost(name: str, per_gpu_batch: int = 512, micro_batch: int = 0, gpus: int = 8, optimizer: str = 'adamw8bit',
-               checkpointing: bool = True, act_bytes: float = 2.0, rows_per_query: float = 1.6,
-               gpu_tflops: float = 312.0, mfu: float = 0.4, per_block: float = 21.0, per_component: float = 6.0) -> dict:
+               checkpointing: bool = True, act_bytes: float = 2.0, input_bytes: float = 4.0, teacher_bytes: float = 4.0,
+               rows_per_query: float = 1.6, gpu_tflops: float = 312.0, mfu: float = 0.4, per_block: float = 21.0,
+               per_component: float = 6.0) -> dict:
     """Per-GPU memory (GB) and time per iteration of recipe `name` on `gpus` GPUs, from the model above: parameter
     counts of the real classes (built on the meta device), `per_block`·N·D trunk activations per block and sample
-    (`act_bytes` each: bf16), `per_component`·K·C·H·W fp32 policy numbers per sample, over a pass of `micro_batch`
-    samples (0: the whole `per_gpu_batch`); time at `mfu` of `gpu_tflops` (an A100's dense bf16 peak by default)."""
+    (`act_bytes` each), with checkpointing only each block's input (N·D numbers of `input_bytes`: the residual stream)
+    plus one block's, `per_component`·K·C·H·W fp32 policy numbers per sample, over a pass of `micro_batch` samples (0:
+    the whole `per_gpu_batch`); the teacher at `teacher_bytes` per parameter (this trainer keeps it fp32; the
+    official run bf16); time at `mfu` of `gpu_tflops` (an A100's dense bf16 peak by default)."""
     if optimizer not in ('adamw', 'adamw8bit'): raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {optimizer!r}")
     r = get_recipe(name)
     arch = TEACHER_ARCHS[r.teacher.partition(':')[2] or 'mnist']
@@ -188,12 +200,12 @@ def train_cost(name: str, per_gpu_batch: int = 512, micro_batch: int = 0, gpus: 
     P_s, P_t = (sum(q.numel() for q in m.parameters()) for m in (student, teacher))
     N, D, L = (arch.input_size // arch.patch_size) ** 2, arch.hidden_size, arch.depth
     m = micro_batch or per_gpu_batch
-    trunk = (L + per_block if checkpointing else L * per_block) * N * D * act_bytes
+    trunk = (L * input_bytes + per_block * act_bytes if checkpointing else L * per_block * act_bytes) * N * D
     policy = per_component * s.K * arch.in_channels * arch.input_size ** 2 * 4
     GB = 1e9
     mem = {'student weights (fp32)': 4 * P_s / GB, 'gradients (fp32)': 4 * P_s / GB,
            'optimiser state': (2 if optimizer == 'adamw8bit' else 8) * P_s / GB, 'EMA copy (fp32)': 4 * P_s / GB,
-           'teacher (bf16)': 2 * P_t / GB, 'trunk activations': m * trunk / GB, 'policy activations (fp32)': m * policy / GB}
+           'frozen teacher': teacher_bytes * P_t / GB, 'trunk activations': m * trunk / GB, 'policy activations (fp32)': m * policy / GB}
     F = dit_flops(arch)
     per_sample = (3 + checkpointing) * F + p.num_intermediate * rows_per_query * F
     seconds = per_gpu_batch * per_sample / (gpu_tflops * 1e12 * mfu)

@@ -146,3 +146,35 @@ def test_distill_resumes_and_writes_the_student(tmp_path):
     (tmp_path / 'train.safetensors').write_bytes(b'damaged')
     res = run('distill', 'tiny-gmdit-2nfe', '--steps', '5', '--no-progress', '--out', str(tmp_path))  # retrained, with a warning
     assert res.returncode == 0 and 'retraining' in res.stderr, res.stderr
+
+
+def test_latents_and_evaluate_commands(tmp_path):
+    import torch
+    from diffusers import AutoencoderKL
+    from PIL import Image
+    from piflow_ref.recipes import load_latents
+    for cls in range(2):                                          # an ImageNet-style folder of made-up images
+        (tmp_path / 'images' / f'c{cls}').mkdir(parents=True)
+        for j in range(3): Image.new('RGB', (40, 36), (80 * cls + 20 * j, 60, 200 - 50 * cls)).save(tmp_path / 'images' / f'c{cls}' / f'{j}.png')
+    torch.manual_seed(0)
+    AutoencoderKL(down_block_types=('DownEncoderBlock2D',) * 2, up_block_types=('UpDecoderBlock2D',) * 2, block_out_channels=(8, 16),
+                  layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=32).save_pretrained(tmp_path / 'vae')
+    args = ('latents', str(tmp_path / 'images'), '--vae', str(tmp_path / 'vae'), '--size', '32', '--shard-size', '5', '--batch', '4', '--fp16')
+    res = run(*args, '--out', str(tmp_path / 'lat'))
+    assert res.returncode == 0, res.stderr
+    rec = json.loads((tmp_path / 'lat' / 'latents.json').read_text())
+    assert rec['rows'] == 12 and rec['classes'] == 2 and len(list((tmp_path / 'lat').glob('latents-*.safetensors'))) == 3
+    data = load_latents(tmp_path / 'lat', 2)
+    assert data.shape == (4, 16, 16) and data.x.dtype == torch.float16 and data.y.tolist() == [0] * 6 + [1] * 6
+    again = run(*args, '--out', str(tmp_path / 'lat'))
+    assert again.returncode == 2 and 'already holds latent shards' in again.stderr, again.stderr
+    for bad, msg in ((('latents', str(tmp_path / 'none')), 'no such image folder'),
+                     (('latents', str(tmp_path / 'images'), '--vae', str(tmp_path / 'novae'), '--out', str(tmp_path / 'x')), 'no such VAE folder'),
+                     (('evaluate', str(tmp_path), '--ref', str(tmp_path / 'ref.npz')), 'no such reference batch'),
+                     (('evaluate', str(tmp_path), '--ref', str(tmp_path / 'ref.npz'), '--n', '1'), 'n (--n) must be >= 2')):
+        res = run(*bad)
+        assert res.returncode == 2 and msg in res.stderr, (bad, res.stderr)
+    import numpy as np
+    np.savez(tmp_path / 'ref.npz', arr_0=np.zeros((4, 32, 32, 3), np.uint8))
+    res = run('evaluate', str(tmp_path), '--ref', str(tmp_path / 'ref.npz'))
+    assert res.returncode == 2 and 'holds no student.safetensors' in res.stderr, res.stderr

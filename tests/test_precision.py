@@ -25,8 +25,14 @@ def weights(d: Distiller) -> dict:
 
 
 def test_checkpointing_gives_the_same_run():
-    a, b = tiny().run(progress=False), tiny(checkpointing=True).run(progress=False)
-    assert b.student.net.checkpointing and not a.student.net.checkpointing
+    a, b = tiny(), tiny(checkpointing=True)
+    calls = {}
+    for name, d in (('plain', a), ('checkpointed', b)):
+        count = lambda m, i, name=name: calls.__setitem__(name, calls.get(name, 0) + 1)
+        hooks = [blk.register_forward_pre_hook(count) for blk in d.student.net.blocks]   # (a recompute may stop early)
+        d.run(progress=False)
+        for h in hooks: h.remove()
+    assert calls['checkpointed'] == 2 * calls['plain'] > 0       # each block runs again in the backward pass
     assert a.losses == b.losses
     wa, wb = weights(a), weights(b)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -39,22 +45,30 @@ def test_checkpointing_needs_a_student_that_supports_it():
         Distiller(MLPStudent(StudentConfig(K=4), teacher), teacher, Checkerboard(), PiIDConfig(), DistillConfig(checkpointing=True))
 
 
-def test_bf16_networks_fp32_weights_and_policy():
+def test_bf16_networks_fp32_weights():
     d = tiny(precision='bf16')
-    seen = []
-    hook = d.student.net.blocks[0].ff.fc1.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    policies = []
-    policy = d.student.policy
-    d.student.policy = lambda *a, **k: policies.append(policy(*a, **k)) or policies[-1]
+    seen = {'student': [], 'teacher': []}
+    hooks = [d.student.net.blocks[0].ff.fc1.register_forward_hook(lambda m, i, o: seen['student'].append(o.dtype)),
+             d.teacher.teacher.blocks[0].ff.fc1.register_forward_hook(lambda m, i, o: seen['teacher'].append(o.dtype))]
     d.run(progress=False)
-    hook.remove()
-    assert seen and set(seen) == {torch.bfloat16}
-    assert all(p.dtype == torch.float32 for p in d.student.parameters()) and all(p.dtype == torch.float32 for p in d.ema.parameters())
-    assert all(t.dtype == torch.float32 for p in policies for t in (p.mu, p.logw, p.var))
+    for h in hooks: h.remove()
+    assert set(seen['student']) == set(seen['teacher']) == {torch.bfloat16}      # both networks ran in bf16
+    assert all(p.dtype == torch.float32 for m in (d.student, d.ema) for p in m.parameters())   # fp32 master weights
     fp32 = tiny().run(progress=False)
     rel = max(abs(a - b) / abs(b) for a, b in zip(d.losses, fp32.losses))
     print(f'largest relative loss difference bf16 vs fp32: {rel:.2e}')
     assert 0 < rel < 0.05, rel                               # bf16 rounding, not another run
+
+
+def test_checkpoints_older_than_the_new_fields_load(tmp_path):
+    from piflow_ref.utils import load_tensors, save_tensors
+    d = tiny().run(until=2, progress=False, ckpt=tmp_path / 'c.safetensors')
+    tensors, meta = load_tensors(tmp_path / 'c.safetensors')
+    for k in ('precision', 'optimizer'): del meta['train'][k]          # as written before these fields existed
+    del meta['net']['mlp_norm_eps']
+    save_tensors(tensors, tmp_path / 'old.safetensors', meta)
+    assert tiny().load(tmp_path / 'old.safetensors').step == 2
+    with pytest.raises(ValueError, match='differs in: train.precision'): tiny(precision='bf16').load(tmp_path / 'old.safetensors')
 
 
 def test_adamw8bit_states_and_exact_resume(tmp_path):
