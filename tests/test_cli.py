@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 BIN = Path(sys.executable).parent
 
 
@@ -178,3 +180,23 @@ def test_latents_and_evaluate_commands(tmp_path):
     np.savez(tmp_path / 'ref.npz', arr_0=np.zeros((4, 32, 32, 3), np.uint8))
     res = run('evaluate', str(tmp_path), '--ref', str(tmp_path / 'ref.npz'))
     assert res.returncode == 2 and 'holds no student.safetensors' in res.stderr, res.stderr
+
+
+def test_distill_killed_and_resumed_equals_uninterrupted(tmp_path):
+    import signal
+    import time
+    from piflow_ref.utils import load_tensors
+    args = ('distill', 'tiny-gmdit-2nfe', '--steps', '160', '--no-progress')
+    assert run(*args, '--out', str(tmp_path / 'straight')).returncode == 0
+    proc = subprocess.Popen([str(BIN / 'piflow-ref'), *args, '--out', str(tmp_path / 'killed')], stderr=subprocess.PIPE)
+    ckpt = tmp_path / 'killed' / 'train.safetensors'
+    while not ckpt.exists() and proc.poll() is None: time.sleep(0.02)    # the first checkpoint: a quarter of the run
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    step = load_tensors(ckpt)[1]['step']
+    assert 0 < step < 160, step                                           # killed mid-run, after a checkpoint
+    res = run(*args, '--out', str(tmp_path / 'killed'))
+    assert res.returncode == 0, res.stderr
+    a, b = (load_tensors(tmp_path / d / 'student.safetensors')[0] for d in ('straight', 'killed'))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / 'killed' / 'distill.json').read_text())['iters'] == 160
