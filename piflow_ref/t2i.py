@@ -14,7 +14,8 @@ from .flow import batch_sigma
 from .piid import StudentConfig, init_head, logstd_mlp, make_policy
 
 # %% auto #0
-__all__ = ['pack_latents', 'unpack_latents', 'latent_ids', 'PromptBank', 'FluxTeacher', 'GMFluxStudent']
+__all__ = ['FLUX_LORA_TARGETS', 'pack_latents', 'unpack_latents', 'latent_ids', 'PromptBank', 'FluxTeacher', 'GMFluxStudent',
+           'add_lora']
 
 # %% ../nbs/05_scaling.ipynb #4f521ed2
 def pack_latents(x: torch.Tensor) -> torch.Tensor:
@@ -75,7 +76,12 @@ class FluxTeacher(nn.Module):
                           guidance=g).sample
 
     def forward(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
-        return unpack_latents(self.run(x, sigma, y), *x.shape[2:]).float()
+        "The teacher's velocity: the base with its LoRA adapters, if any, switched off (they are the student's)."
+        lora = getattr(self.base, '_hf_peft_config_loaded', False)
+        if lora: self.base.disable_adapters()
+        try: return unpack_latents(self.run(x, sigma, y), *x.shape[2:]).float()
+        finally:
+            if lora: self.base.enable_adapters()
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
 class GMFluxStudent(nn.Module):
@@ -131,3 +137,19 @@ class GMFluxStudent(nn.Module):
 
     def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
         return make_policy(self(x, sigma, y), x, batch_sigma(sigma, x), self.cfg, eps)
+
+# %% ../nbs/05_scaling.ipynb #lora02
+FLUX_LORA_TARGETS = (r'.*(transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)|transformer_blocks\.\d+\.ff_context\.net\.(0\.proj|2)'
+                     r'|single_transformer_blocks\.\d+\.(proj_mlp|proj_out)|timestep_embedder\.linear_[12])')   # official gmflux
+
+
+def add_lora(base, targets: str = FLUX_LORA_TARGETS, rank: int = 256, alpha: float | None = None, dropout: float = 0.05) -> list[str]:
+    """peft LoRA adapters (Gaussian init, `alpha` = `rank` by default) on the linear layers of `base` whose full names
+    match the regex `targets`; returns their names. A pattern that matches nothing is a `ValueError`."""
+    import re
+    from peft import LoraConfig
+    names = [n for n, m in base.named_modules() if isinstance(m, nn.Linear) and re.fullmatch(targets, n)]
+    if not names: raise ValueError(f'the LoRA targets {targets!r} match no linear layer of {type(base).__name__}')
+    base.add_adapter(LoraConfig(r=rank, lora_alpha=alpha or rank, lora_dropout=dropout, init_lora_weights='gaussian',
+                                target_modules=targets))
+    return names
