@@ -300,6 +300,7 @@ class Trainer:
     counters = ('step', 'skipped', 'seconds')
     world, rank = 1, 0            # processes, and this one's index: only process 0 writes checkpoints and shows progress
     added_fields = {'mlp_norm_eps': 1e-6, 'precision': 'fp32', 'optimizer': 'adamw'}   # fields newer than some checkpoints: their value then
+    frozen = frozenset()          # state-dict keys of frozen weights: not saved (a large teacher's base, say)
 
     def _reset(self):
         for c in self.counters: setattr(self, c, 0)
@@ -332,7 +333,7 @@ class Trainer:
     def save(self, path):
         "Write modules, optimiser state, generator state, history and counters to one safetensors file, atomically."
         sd = self.opt.state_dict()
-        tensors = {f'{name}.{k}': v for name, m in self.modules().items() for k, v in m.state_dict().items()}
+        tensors = {f'{name}.{k}': v for name, m in self.modules().items() for k, v in m.state_dict().items() if k not in self.frozen}
         leaves = {f'{i}.{k}': v for i, st in sd['state'].items() for k, v in _flat(st).items()}   # (8-bit AdamW nests dicts)
         tensors |= {f'opt.{k}': v.clone() if '/' in k else v for k, v in leaves.items() if torch.is_tensor(v)}   # nested: shared tables
         tensors['rng'] = self.g.get_state()
@@ -353,7 +354,10 @@ class Trainer:
         diff = [d for d in diff if d != 'train.iters']              # training longer is allowed
         if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
         pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
-        for name, m in self.modules().items(): m.load_state_dict(pick(f'{name}.'))
+        for name, m in self.modules().items():
+            missing, unexpected = m.load_state_dict(pick(f'{name}.'), strict=False)     # frozen weights are not saved
+            if unexpected or set(missing) - self.frozen:
+                raise ValueError(f'{path} does not match {name}: missing {sorted(set(missing) - self.frozen)[:3]}, unexpected {unexpected[:3]}')
         state = {}
         for k, v in {**pick('opt.'), **meta.get('opt_numbers', {})}.items():      # tensors, and plain numbers (8-bit AdamW's step)
             i, name = k.split('.', 1)
@@ -390,7 +394,10 @@ class Distiller(Trainer):
     Under torchrun (`torch.distributed` initialised) each of the W processes computes `batch_size / W` rows of every
     batch, through `DistributedDataParallel`; with `cfg.micro_batch` each process runs its rows in passes of that
     size and accumulates the gradients. Every process draws the random numbers of the whole batch and uses its rows
-    (`utils.Rows`), so any split trains as one process with the whole batch does, up to float rounding."""
+    (`utils.Rows`), so any split trains as one process with the whole batch does, up to float rounding.
+
+    A student's frozen parameters (a large teacher's base, say) are shared by the EMA copy, not copied, and are not
+    written to checkpoints (`frozen`): the EMA and the checkpoints hold the trainable parameters only."""
     kind = 'piflow_ref.Distiller'
     counters = Trainer.counters + ('teacher_calls',)
 
@@ -409,7 +416,9 @@ class Distiller(Trainer):
         self.device_type = self.device.type
         ids = [self.device.index] if self.device.type == 'cuda' else None
         self.ddp = DistributedDataParallel(_PolicyNet(student), device_ids=ids) if self.world > 1 else None   # averages the gradients
-        self.ema = copy.deepcopy(student).requires_grad_(False).eval()
+        fixed = [p for p in student.parameters() if not p.requires_grad]                # a frozen base: shared, not copied
+        self.frozen = frozenset(n for n, p in student.named_parameters() if not p.requires_grad)
+        self.ema = copy.deepcopy(student, memo={id(p): p for p in fixed}).requires_grad_(False).eval()
         self.opt = make_optimizer(self.cfg, student.parameters())
         self.g = torch.Generator().manual_seed(self.cfg.seed)
         self._reset()

@@ -5,6 +5,7 @@
 # %% ../nbs/05_scaling.ipynb #c099b0a3
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import torch
@@ -117,7 +118,9 @@ class GMFluxStudent(nn.Module):
 
     @property
     def sample_shape(self) -> tuple: return (self.C, *self.latent_size)
-    def arch(self) -> dict: return {'base': dict(self.teacher.base.config), 'latent_size': list(self.latent_size)}
+    def arch(self) -> dict:                               # the base's diffusers config, as JSON (a checkpoint's identity)
+        base = {k: v for k, v in self.teacher.base.config.items() if not k.startswith('_')}
+        return json.loads(json.dumps({'base': base, 'latent_size': list(self.latent_size)}, default=str))
 
     def _unpack(self, t: torch.Tensor, n: int, H: int, W: int) -> torch.Tensor:
         "Head outputs `(B, T, 4·n·c)` with rows (pixel, n, c) → `(B, n, c, H, W)`."
