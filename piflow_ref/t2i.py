@@ -5,6 +5,7 @@
 # %% ../nbs/05_scaling.ipynb #c099b0a3
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from .flow import batch_sigma
 from .piid import StudentConfig, init_head, logstd_mlp, make_policy
 
 # %% auto #0
-__all__ = ['FLUX_LORA_TARGETS', 'pack_latents', 'unpack_latents', 'latent_ids', 'PromptBank', 'FluxTeacher', 'GMFluxStudent',
+__all__ = ['FLUX_LORA_TARGETS', 'pack_latents', 'unpack_latents', 'latent_ids', 'PromptBank', 'FluxTeacher', 'FluxStudent',
            'add_lora']
 
 # %% ../nbs/05_scaling.ipynb #4f521ed2
@@ -85,15 +86,16 @@ class FluxTeacher(nn.Module):
             if lora: self.base.enable_adapters()
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
-class GMFluxStudent(nn.Module):
-    """π-Flow's GM-FLUX student (reference §5.3) on a frozen diffusers FLUX `teacher.base`, shared with the teacher:
-    its own `norm_out`, a mean head (K·64 per token) and a log-weight head (K·4), the log-std from the detached time
-    embedding. `forward(x (B, 16, H, W), σ (B,), y (B,))` → means `(B, K, 16, H, W)`, logweights `(B, K, 1, H, W)`,
-    logstd `(B, 1, 1, 1, 1)`; `policy(x, σ, eps, y)` → the policy. `latent_size` (H, W) fixes the data-free noise."""
+class FluxStudent(nn.Module):
+    """π-Flow's GM-FLUX (or DX-FLUX) student (reference §5.3, §5.4) on a frozen diffusers FLUX `teacher.base`, shared
+    with the teacher: its own `norm_out`; GM: a mean head (K·64 per token) and a log-weight head (K·4), the log-std from
+    the detached time embedding; DX: a node head (N·64 per token). `forward(x (B, 16, H, W), σ (B,), y (B,))` → GM:
+    means `(B, K, 16, H, W)`, logweights `(B, K, 1, H, W)`, logstd `(B, 1, 1, 1, 1)`; DX: nodes `(B, N, 16, H, W)`.
+    `policy(x, σ, eps, y)` → the policy. `latent_size` (H, W) fixes the data-free noise."""
 
     def __init__(self, cfg: StudentConfig, teacher: FluxTeacher, latent_size: tuple[int, int]):
         super().__init__()
-        if cfg.kind != 'gm': raise ValueError(f"GMFluxStudent is a GM student (kind 'gm'), got {cfg.kind!r}")
+        if cfg.kind not in ('gm', 'dx'): raise ValueError(f"a FLUX student is 'gm' or 'dx', got {cfg.kind!r}")
         if cfg.num_classes != len(teacher.bank):
             raise ValueError(f'num_classes must be the number of cached prompts ({len(teacher.bank)}), got {cfg.num_classes}')
         if latent_size[0] % 2 or latent_size[1] % 2: raise ValueError(f'latent_size must be even, got {latent_size}')
@@ -103,7 +105,6 @@ class GMFluxStudent(nn.Module):
             raise ValueError('the base must be a FLUX transformer on packed 2 × 2 tokens (patch_size 1, in_channels 4·C)')
         self.C = base.config.in_channels // 4
         D, T = base.inner_dim, base.time_text_embed.timestep_embedder.linear_2.out_features
-        import copy
         self.norm_out = copy.deepcopy(base.norm_out).requires_grad_(True)       # trained: the student's own copy
         out = nn.Linear(D, 4 * self.C)                                          # proj_out, rows as (pixel, channel)
         with torch.no_grad():
@@ -111,10 +112,12 @@ class GMFluxStudent(nn.Module):
             out.bias.copy_(base.proj_out.bias.reshape(self.C, 4).t().reshape(-1))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.head = nn.Linear(D, 4 * cfg.K * self.C)
-            self.logweights = nn.Linear(D, 4 * cfg.K)
-            self.logstd = logstd_mlp(T, cfg.logstd_hidden)
-        init_head(cfg, self.head, self.logweights, self.logstd, out, P=4)
+            self.n = cfg.K if cfg.kind == 'gm' else cfg.N
+            self.head = nn.Linear(D, 4 * self.n * self.C)
+            if cfg.kind == 'gm':
+                self.logweights = nn.Linear(D, 4 * cfg.K)
+                self.logstd = logstd_mlp(T, cfg.logstd_hidden)
+        init_head(cfg, self.head, getattr(self, 'logweights', None), getattr(self, 'logstd', None), out, P=4)
 
     @property
     def sample_shape(self) -> tuple: return (self.C, *self.latent_size)
@@ -134,9 +137,10 @@ class GMFluxStudent(nn.Module):
         try: self.teacher.run(x, sigma, y)
         finally: hook.remove()
         h = self.norm_out(seen['h'], seen['temb'])                                # (B, T, D)
-        means = self._unpack(self.head(h), self.cfg.K, H, W)                      # (B, K, C, H, W)
+        o = self._unpack(self.head(h), self.n, H, W)                              # (B, n, C, H, W)
+        if self.cfg.kind == 'dx': return {'nodes': o}
         logw = self._unpack(self.logweights(h), self.cfg.K, H, W).log_softmax(1)   # (B, K, 1, H, W)
-        return {'means': means, 'logweights': logw, 'logstd': self.logstd(seen['temb'].detach()).reshape(B, 1, 1, 1, 1)}
+        return {'means': o, 'logweights': logw, 'logstd': self.logstd(seen['temb'].detach()).reshape(B, 1, 1, 1, 1)}
 
     def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
         return make_policy(self(x, sigma, y), x, batch_sigma(sigma, x), self.cfg, eps)
