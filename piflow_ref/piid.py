@@ -266,8 +266,10 @@ def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, st
     "Karras EMA of the parameters (buffers copied): β = (1 − 1/t)^(γ + 1) with t = it + 1 − start; a copy before `start`."
     t = it + 1 - start
     beta = (1 - 1 / t) ** (gamma + 1) if t >= 1 else 0.0
-    for pe, p in zip(ema.parameters(), model.parameters()): pe.lerp_(p, 1 - beta)
-    for be, b in zip(ema.buffers(), model.buffers()): be.copy_(b)
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        if pe is not p: pe.lerp_(p, 1 - beta)                     # a frozen tensor the copy shares is left alone
+    for be, b in zip(ema.buffers(), model.buffers()):
+        if be is not b: be.copy_(b)
     return beta
 
 # %% ../nbs/03_piid.ipynb #6298b072
@@ -397,7 +399,10 @@ class Distiller(Trainer):
     (`utils.Rows`), so any split trains as one process with the whole batch does, up to float rounding.
 
     A student's frozen parameters (a large teacher's base, say) are shared by the EMA copy, not copied, and are not
-    written to checkpoints (`frozen`): the EMA and the checkpoints hold the trainable parameters only."""
+    written to checkpoints (`frozen`): the EMA and the checkpoints hold the trainable parameters only. Dropout inside
+    the student's network (LoRA's) draws from torch's global generator, seeded for each step from `cfg.seed` and the
+    step (the caller's generator state is restored): a resumed run repeats it exactly; a split over processes or
+    micro-batches draws other masks."""
     kind = 'piflow_ref.Distiller'
     counters = Trainer.counters + ('teacher_calls',)
 
@@ -506,7 +511,9 @@ class Distiller(Trainer):
         for grp in self.opt.param_groups: grp['lr'] = c.lr * (0.001 + 0.999 * min(1.0, it / max(c.warmup, 1)))
         self.opt.zero_grad(set_to_none=True)
         calls = self.teacher_calls
-        loss = self._loss_data_free() if c.data_free else self._loss_with_data()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == 'cuda' else []):
+            torch.manual_seed(c.seed * 1_000_003 + it)          # dropout inside a network (LoRA's): reproducible per step
+            loss = self._loss_data_free() if c.data_free else self._loss_with_data()
         loss = self._all_sum(loss)                             # each process's share is already weighted by its size
         self.teacher_calls = calls + int(self._all_sum(self.teacher_calls - calls))
         params = [p for p in self.student.parameters() if p.grad is not None]

@@ -52,6 +52,7 @@ class PromptBank:
                              f'got {tuple(self.text.shape)} and {tuple(self.pooled.shape)}')
 
     def __len__(self): return len(self.text)
+    def __deepcopy__(self, memo): return self          # a read-only cache: copies of a student share it
 
     def __call__(self, y: torch.Tensor, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         "The embeddings of prompts `y` `(B,)`: `(text (B, L, D_text), pooled (B, D_pooled))`."
@@ -80,10 +81,13 @@ class FluxTeacher(nn.Module):
     def forward(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
         "The teacher's velocity: the base with its LoRA adapters, if any, switched off (they are the student's)."
         lora = getattr(self.base, '_hf_peft_config_loaded', False)
-        if lora: self.base.disable_adapters()
+        if not lora: return unpack_latents(self.run(x, sigma, y), *x.shape[2:]).float()
+        trainable = [(p, p.requires_grad) for p in self.base.parameters()]       # peft's switch would reset these
+        self.base.disable_adapters()
         try: return unpack_latents(self.run(x, sigma, y), *x.shape[2:]).float()
         finally:
-            if lora: self.base.enable_adapters()
+            self.base.enable_adapters()
+            for p, flag in trainable: p.requires_grad_(flag)
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
 class FluxStudent(nn.Module):
@@ -101,6 +105,7 @@ class FluxStudent(nn.Module):
         if latent_size[0] % 2 or latent_size[1] % 2: raise ValueError(f'latent_size must be even, got {latent_size}')
         self.cfg, self.teacher, self.latent_size = cfg, teacher, tuple(latent_size)
         base = teacher.base
+        for n, p in base.named_parameters(): p.requires_grad_('lora_' in n)      # the base is frozen; its adapters train
         if base.config.patch_size != 1 or base.config.in_channels % 4:
             raise ValueError('the base must be a FLUX transformer on packed 2 × 2 tokens (patch_size 1, in_channels 4·C)')
         self.C = base.config.in_channels // 4
@@ -122,8 +127,12 @@ class FluxStudent(nn.Module):
     @property
     def sample_shape(self) -> tuple: return (self.C, *self.latent_size)
     def arch(self) -> dict:                               # the base's diffusers config, as JSON (a checkpoint's identity)
-        base = {k: v for k, v in self.teacher.base.config.items() if not k.startswith('_')}
-        return json.loads(json.dumps({'base': base, 'latent_size': list(self.latent_size)}, default=str))
+        b = self.teacher.base
+        base = {k: v for k, v in b.config.items() if not k.startswith('_')}
+        lora = {k: v for k, v in vars(b.peft_config['default']).items() if k in ('r', 'lora_alpha', 'lora_dropout', 'target_modules', 'init_lora_weights')} \
+            if getattr(b, '_hf_peft_config_loaded', False) else None
+        return json.loads(json.dumps({'base': base, 'lora': lora, 'guidance': self.teacher.guidance,
+                                      'latent_size': list(self.latent_size)}, default=str))
 
     def _unpack(self, t: torch.Tensor, n: int, H: int, W: int) -> torch.Tensor:
         "Head outputs `(B, T, 4·n·c)` with rows (pixel, n, c) → `(B, n, c, H, W)`."
