@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from .flow import batch_sigma
-from .piid import StudentConfig, init_head, logstd_mlp, make_policy
+from .piid import StudentConfig, init_head, logstd_mlp, make_policy, sample_student
+from .utils import load_tensors, save_tensors
 
 # %% auto #0
 __all__ = ['FLUX_LORA_TARGETS', 'pack_latents', 'unpack_latents', 'latent_ids', 'PromptBank', 'FluxTeacher', 'FluxStudent',
-           'add_lora']
+           'add_lora', 'generate', 'save_adapter', 'load_adapter']
 
 # %% ../nbs/05_scaling.ipynb #4f521ed2
 def pack_latents(x: torch.Tensor) -> torch.Tensor:
@@ -169,3 +171,51 @@ def add_lora(base, targets: str = FLUX_LORA_TARGETS, rank: int = 256, alpha: flo
     base.add_adapter(LoraConfig(r=rank, lora_alpha=alpha or rank, lora_dropout=dropout, init_lora_weights='gaussian',
                                 target_modules=targets))
     return names
+
+# %% ../nbs/05_scaling.ipynb #pipe02
+@torch.no_grad()
+def generate(student: FluxStudent, prompts: torch.Tensor, vae=None, nfe: int | None = None, temperature: float = 0.3,
+             seed: int = 0) -> torch.Tensor:
+    """Few-step samples for `prompts` `(B,)` (indices into the student's prompt bank): latents `(B, 16, H, W)`, or
+    8-bit images decoded by `vae` (FLUX's `AutoencoderKL`). The student runs in eval mode (no LoRA dropout)."""
+    was = student.training
+    student.eval()
+    try:
+        x1 = torch.randn(len(prompts), *student.sample_shape, generator=torch.Generator().manual_seed(seed))
+        z = sample_student(student, x1, nfe=nfe, temperature=temperature, y=prompts)
+    finally: student.train(was)
+    if vae is None: return z
+    z = z.to(vae.device, vae.dtype) / vae.config.scaling_factor + (vae.config.shift_factor or 0.0)
+    return ((vae.decode(z).sample.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def save_adapter(student: FluxStudent, path) -> Path:
+    """The student's trained parts in one safetensors file: LoRA weights in peft's format (`lora.*`), `norm_out` and
+    the heads (`own.*`), with the student's configuration and its base's in the header — never the base itself."""
+    from peft.utils import get_peft_model_state_dict
+    b = student.teacher.base
+    lora = get_peft_model_state_dict(b) if getattr(b, '_hf_peft_config_loaded', False) else {}
+    own = {k: v for k, v in student.state_dict().items() if not k.startswith('teacher.')}
+    meta = {'kind': 'FluxStudent', 'student': asdict(student.cfg), 'arch': student.arch()}
+    return save_tensors({**{f'lora.{k}': v for k, v in lora.items()}, **{f'own.{k}': v for k, v in own.items()}}, path, meta)
+
+
+def load_adapter(path, base, bank: PromptBank, guidance: float | None = 3.5) -> FluxStudent:
+    """A `FluxStudent` on `base` (a fresh diffusers FLUX) from a `save_adapter` file, in eval mode: its LoRA adapters
+    added and loaded, `norm_out` and heads restored. A base of another configuration is a `ValueError` naming the keys."""
+    from peft.utils import set_peft_model_state_dict
+    tensors, meta = load_tensors(path)
+    if meta.get('kind') != 'FluxStudent': raise ValueError(f'{path} is not a FLUX student adapter (save_adapter)')
+    want = meta['arch']['base']
+    have = json.loads(json.dumps({k: v for k, v in base.config.items() if not k.startswith('_')}, default=str))
+    diff = [k for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+    if diff: raise ValueError(f'{path} was trained on another base; its configuration differs in: {", ".join(diff)}')
+    lora = meta['arch']['lora']
+    if lora:
+        add_lora(base, lora['target_modules'], lora['r'], lora['lora_alpha'], lora['lora_dropout'])
+        set_peft_model_state_dict(base, {k[5:]: v for k, v in tensors.items() if k.startswith('lora.')})
+    student = FluxStudent(StudentConfig(**meta['student']), FluxTeacher(base, bank, guidance), tuple(meta['arch']['latent_size']))
+    missing, unexpected = student.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith('own.')}, strict=False)
+    if unexpected or any(not k.startswith('teacher.') for k in missing):
+        raise ValueError(f'{path} does not fit this student: missing {missing[:3]}, unexpected {unexpected[:3]}')
+    return student.eval()
