@@ -93,8 +93,8 @@ class FluxTeacher(nn.Module):
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
 class FluxStudent(nn.Module):
-    """π-Flow's GM-FLUX (or DX-FLUX) student (reference §5.3, §5.4) on a frozen diffusers FLUX `teacher.base`, shared
-    with the teacher: its own `norm_out`; GM: a mean head (K·64 per token) and a log-weight head (K·4), the log-std from
+    """π-Flow's GM-FLUX (or DX-FLUX) student (official `gmflux.py`, `dxflux.py`) on a frozen diffusers FLUX
+    `teacher.base`, shared with the teacher: its own `norm_out`; GM: a mean head (K·64 per token) and a log-weight head (K·4), the log-std from
     the detached time embedding; DX: a node head (N·64 per token). `forward(x (B, 16, H, W), σ (B,), y (B,))` → GM:
     means `(B, K, 16, H, W)`, logweights `(B, K, 1, H, W)`, logstd `(B, 1, 1, 1, 1)`; DX: nodes `(B, N, 16, H, W)`.
     `policy(x, σ, eps, y)` → the policy. `latent_size` (H, W) fixes the data-free noise."""
