@@ -399,11 +399,10 @@ def run_latents(images, out='outputs/latents', vae=None, size: int = 256, batch:
     """Encode an ImageNet-style image folder into latent shards for `piflow-ref distill --data` (chapter 04c), with
     the SD-VAE or `vae` (a diffusers `AutoencoderKL` folder or hub id), on the GPU when there is one. Writes and
     returns `out/latents.json`. `fp16` stores the latents in half precision (half the memory of every training process)."""
-    from piflow_ref.imagenet import SD_VAE, encode_latents, image_batches, load_vae
+    from piflow_ref.imagenet import SD_VAE, check_no_shards, encode_latents, image_batches, load_vae
     batches = image_batches(images, size, batch, workers)                 # a bad folder or VAE is refused before any work
-    if any(Path(out).glob('latents-*.safetensors')): raise ValueError(f'{out} already holds latent shards: choose an empty folder')
-    try: model = load_vae(vae or SD_VAE).to('cuda' if torch.cuda.is_available() else 'cpu')
-    except OSError as e: raise ValueError(f'cannot load the VAE {vae or SD_VAE}: {e}') from None
+    check_no_shards(out)
+    model = load_vae(vae or SD_VAE).to('cuda' if torch.cuda.is_available() else 'cpu')
     out = prepare_out(out)
     start = time.time()
     rows = encode_latents(batches, model, out, shard_size, flip, sample, seed, torch.float16 if fp16 else torch.float32)
@@ -426,8 +425,7 @@ def run_evaluate(run, ref, vae=None, n: int = 50_000, batch: int = 250, seed: in
     if not (run / 'student.safetensors').is_file(): raise ValueError(f'{run} holds no student.safetensors (a piflow-ref distill run)')
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     student = load_student(run / 'student.safetensors').to(device)
-    try: model = load_vae(vae or SD_VAE).to(device)
-    except OSError as e: raise ValueError(f'cannot load the VAE {vae or SD_VAE}: {e}') from None
+    model = load_vae(vae or SD_VAE).to(device)
     start = time.time()
     images = sample_images(student, model, torch.arange(n) % student.cfg.num_classes, batch, seed, nfe)
     metrics = evaluate_images(images, reference, InceptionFeatures().to(device), batch)

@@ -17,9 +17,9 @@ from .utils import save_tensors
 
 # %% auto #0
 __all__ = ['SD_VAE', 'ADM_REFERENCE', 'dit_from_diffusers', 'diffusers_dit_config', 'read_state_dict', 'load_diffusers_dit',
-           'load_vae', 'center_crop', 'image_batches', 'encode_latents', 'decode_latents', 'frechet_from_stats',
-           'feature_stats', 'inception_score', 'InceptionFeatures', 'load_reference_batch', 'evaluate_images',
-           'sample_images']
+           'load_vae', 'center_crop', 'image_batches', 'check_no_shards', 'encode_latents', 'decode_latents',
+           'frechet_from_stats', 'feature_stats', 'inception_score', 'InceptionFeatures', 'load_reference_batch',
+           'evaluate_images', 'sample_images']
 
 # %% ../nbs/04c_imagenet_io.ipynb #d8f7d161
 _KEY_MAP = (                                             # diffusers / π-Flow key prefix → this DiT's (the table above)
@@ -138,8 +138,10 @@ SD_VAE = 'stabilityai/sd-vae-ft-ema'       # the VAE of DiT's and π-Flow's Imag
 def load_vae(source=SD_VAE):
     "diffusers' `AutoencoderKL` from a local folder or a hub id (downloaded where a user is online), frozen, in eval mode."
     from diffusers import AutoencoderKL
-    if str(source).startswith(('/', '.', '~')) and not Path(source).expanduser().is_dir(): raise ValueError(f'no such VAE folder: {source}')
-    return AutoencoderKL.from_pretrained(str(Path(source).expanduser()) if Path(source).expanduser().is_dir() else source).eval().requires_grad_(False)
+    local = Path(source).expanduser()
+    if str(source).startswith(('/', '.', '~')) and not local.is_dir(): raise ValueError(f'no such VAE folder: {source}')
+    try: return AutoencoderKL.from_pretrained(str(local) if local.is_dir() else source).eval().requires_grad_(False)
+    except OSError as e: raise ValueError(f'cannot load the VAE {source}: {e}') from None
 
 
 def center_crop(img, size: int = 256):
@@ -165,6 +167,11 @@ def image_batches(folder, size: int = 256, batch: int = 64, workers: int = 0):
     return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=workers)
 
 
+def check_no_shards(out):
+    "Refuse a folder that already holds latent shards (`ValueError`): a cache is never silently mixed."
+    if any(Path(out).glob('latents-*.safetensors')): raise ValueError(f'{out} already holds latent shards: choose an empty folder')
+
+
 @torch.no_grad()
 def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = True, sample: bool = True, seed: int = 0,
                    dtype: torch.dtype = torch.float32) -> int:
@@ -173,7 +180,7 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
     fp16 halves the cache, 21 GB for ImageNet with mirrors, which every training process holds) and `y` `(n,)`; with
     `flip` each image is followed by its mirror image. Returns the number of rows written."""
     out = Path(out)
-    if any(out.glob('latents-*.safetensors')): raise ValueError(f'{out} already holds latent shards: choose an empty folder')
+    check_no_shards(out)
     if shard_size < 1: raise ValueError(f'shard_size must be >= 1, got {shard_size}')
     out.mkdir(parents=True, exist_ok=True)
     g, scale, dev = torch.Generator().manual_seed(seed), vae.config.scaling_factor, vae.device
@@ -199,9 +206,9 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
 
 @torch.no_grad()
 def decode_latents(z: torch.Tensor, vae, batch: int = 32) -> torch.Tensor:
-    "Latents `(n, C, h, w)` (scaled, as in the shards) → 8-bit images `(n, 3, H, W)`."
-    s, dev = vae.config.scaling_factor, vae.device
-    return torch.cat([((vae.decode(z[i:i + batch].to(dev, vae.dtype) / s).sample.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    "Latents `(n, C, h, w)` (scaled, as in the shards) → 8-bit images `(n, 3, H, W)`: ÷ `scaling_factor`, + `shift_factor` (FLUX's VAE has one)."
+    s, m, dev = vae.config.scaling_factor, getattr(vae.config, 'shift_factor', None) or 0.0, vae.device
+    return torch.cat([((vae.decode(z[i:i + batch].to(dev, vae.dtype) / s + m).sample.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
                       for i in range(0, len(z), batch)])
 
 # %% ../nbs/04c_imagenet_io.ipynb #4a9a3aae

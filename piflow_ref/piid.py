@@ -418,12 +418,11 @@ class Distiller(Trainer):
             if not hasattr(student, 'set_checkpointing'): raise ValueError(f'checkpointing needs a student with set_checkpointing; {type(student).__name__} has none')
             student.set_checkpointing(True)
         self.device = next(student.parameters()).device          # the batches go there; random draws stay on the CPU
-        self.device_type = self.device.type
         ids = [self.device.index] if self.device.type == 'cuda' else None
         self.ddp = DistributedDataParallel(_PolicyNet(student), device_ids=ids) if self.world > 1 else None   # averages the gradients
-        fixed = [p for p in student.parameters() if not p.requires_grad]                # a frozen base: shared, not copied
-        self.frozen = frozenset(n for n, p in student.named_parameters() if not p.requires_grad)
-        self.ema = copy.deepcopy(student, memo={id(p): p for p in fixed}).requires_grad_(False).eval()
+        fixed = {n: p for n, p in student.named_parameters() if not p.requires_grad}    # a frozen base: shared, not copied
+        self.frozen = frozenset(fixed)
+        self.ema = copy.deepcopy(student, memo={id(p): p for p in fixed.values()}).requires_grad_(False).eval()
         self.opt = make_optimizer(self.cfg, student.parameters())
         self.g = torch.Generator().manual_seed(self.cfg.seed)
         self._reset()
@@ -438,12 +437,12 @@ class Distiller(Trainer):
         "The teacher as a velocity function of `(x, σ)` that counts its calls; labels, if any, are bound to the batch."
         def velocity(x, sigma):
             self.teacher_calls += x.shape[0]
-            with self._autocast(): return (self.teacher(x, sigma) if y is None else self.teacher(x, sigma, y)).float()
+            with self._autocast(): return self.teacher(x, sigma) if y is None else self.teacher(x, sigma, y)   # cast by its users
         return velocity
 
     def _autocast(self):
         "The networks' precision: bf16 autocast when `cfg.precision` is 'bf16' (the policy math stays fp32: `make_policy`)."
-        return torch.autocast(self.device_type, torch.bfloat16) if self.cfg.precision == 'bf16' else contextlib.nullcontext()
+        return torch.autocast(self.device.type, torch.bfloat16) if self.cfg.precision == 'bf16' else contextlib.nullcontext()
 
     def _policy(self, x, sigma, y):
         "One student call, through DDP when there are several processes (so that the backward averages the gradients)."

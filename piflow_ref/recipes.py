@@ -5,7 +5,6 @@
 # %% ../nbs/04b_imagenet.ipynb #262d9698
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from .dit import DIT_CONFIGS, MNIST_BUDGETS, MNIST_GUIDANCE, DiT, DiTConfig, DiT
 from .imagenet import load_diffusers_dit
 from .mnist import ASSETS, LabelledImages, load_mnist
 from .piid import DistillConfig, PiIDConfig, StudentConfig, method_configs
-from .utils import load_tensors, save_tensors
+from .utils import load_meta, load_tensors, save_tensors
 
 # %% auto #0
 __all__ = ['TEACHER_ARCHS', 'RECIPES', 'Recipe', 'get_recipe', 'describe', 'recipe_teacher', 'load_latents', 'recipe_data',
@@ -82,15 +81,6 @@ def describe(name: str) -> dict:
             'student': asdict(s), 'piid': asdict(p), 'train': asdict(t), 'source': r.source}
 
 # %% ../nbs/04b_imagenet.ipynb #691595e2
-def _header(path) -> dict:
-    "The JSON header `save_tensors` writes into a safetensors file (read without the tensors), or {} for other files."
-    if Path(path).suffix != '.safetensors': return {}
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), framework='pt') as f: return json.loads((f.metadata() or {}).get('json', '{}'))
-    except Exception as e: raise ValueError(f'{path} is damaged or not a safetensors file ({type(e).__name__}: {e})') from None
-
-
 def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
     """The recipe's teacher DiT, frozen: the committed MNIST teacher (or `path`), a random DiT, or the file `path`: this
     library's DiT file, or a diffusers / π-Flow DiT checkpoint of the recipe's architecture (`load_diffusers_dit`)."""
@@ -105,7 +95,8 @@ def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
     if kind != 'file': raise ValueError(f"teacher must be 'mnist', 'random:CONFIG' or 'file:CONFIG', got {recipe.teacher!r}")
     if path is None: raise ValueError(f'this recipe needs a teacher file ({recipe.teacher}): pass --teacher FILE')
     if not Path(path).is_file(): raise ValueError(f'no such teacher file: {path}')
-    if _header(path).get('kind') != 'DiT': return load_diffusers_dit(path, TEACHER_ARCHS[arch])    # diffusers / π-Flow's format
+    if Path(path).suffix != '.safetensors' or load_meta(path).get('kind') != 'DiT':
+        return load_diffusers_dit(path, TEACHER_ARCHS[arch])                          # diffusers / π-Flow's format
     net = load_dit(path)
     if asdict(net.cfg) != asdict(TEACHER_ARCHS[arch]):
         diff = [k for k, v in asdict(TEACHER_ARCHS[arch]).items() if asdict(net.cfg)[k] != v]

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from .flow import batch_sigma
+from .imagenet import decode_latents
 from .piid import StudentConfig, init_head, logstd_mlp, make_policy, sample_student
 from .utils import load_tensors, save_tensors
 
@@ -92,6 +93,11 @@ class FluxTeacher(nn.Module):
             for p, flag in trainable: p.requires_grad_(flag)
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
+def _config(base) -> dict:
+    "A diffusers model's configuration as JSON values, without diffusers' private keys."
+    return json.loads(json.dumps({k: v for k, v in base.config.items() if not k.startswith('_')}, default=str))
+
+
 class FluxStudent(nn.Module):
     """π-Flow's GM-FLUX (or DX-FLUX) student (official `gmflux.py`, `dxflux.py`) on a frozen diffusers FLUX
     `teacher.base`, shared with the teacher: its own `norm_out`; GM: a mean head (K·64 per token) and a log-weight head (K·4), the log-std from
@@ -130,11 +136,10 @@ class FluxStudent(nn.Module):
     def sample_shape(self) -> tuple: return (self.C, *self.latent_size)
     def arch(self) -> dict:                               # the base's diffusers config, as JSON (a checkpoint's identity)
         b = self.teacher.base
-        base = {k: v for k, v in b.config.items() if not k.startswith('_')}
         lora = {k: v for k, v in vars(b.peft_config['default']).items() if k in ('r', 'lora_alpha', 'lora_dropout', 'target_modules', 'init_lora_weights')} \
             if getattr(b, '_hf_peft_config_loaded', False) else None
-        return json.loads(json.dumps({'base': base, 'lora': lora, 'guidance': self.teacher.guidance,
-                                      'latent_size': list(self.latent_size)}, default=str))
+        return {'base': _config(b), **json.loads(json.dumps({'lora': lora, 'guidance': self.teacher.guidance,
+                                                             'latent_size': list(self.latent_size)}, default=str))}
 
     def _unpack(self, t: torch.Tensor, n: int, H: int, W: int) -> torch.Tensor:
         "Head outputs `(B, T, 4·n·c)` with rows (pixel, n, c) → `(B, n, c, H, W)`."
@@ -184,9 +189,7 @@ def generate(student: FluxStudent, prompts: torch.Tensor, vae=None, nfe: int | N
         x1 = torch.randn(len(prompts), *student.sample_shape, generator=torch.Generator().manual_seed(seed))
         z = sample_student(student, x1, nfe=nfe, temperature=temperature, y=prompts)
     finally: student.train(was)
-    if vae is None: return z
-    z = z.to(vae.device, vae.dtype) / vae.config.scaling_factor + (vae.config.shift_factor or 0.0)
-    return ((vae.decode(z).sample.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    return z if vae is None else decode_latents(z, vae)
 
 
 def save_adapter(student: FluxStudent, path) -> Path:
@@ -206,8 +209,7 @@ def load_adapter(path, base, bank: PromptBank, guidance: float | None = 3.5) -> 
     from peft.utils import set_peft_model_state_dict
     tensors, meta = load_tensors(path)
     if meta.get('kind') != 'FluxStudent': raise ValueError(f'{path} is not a FLUX student adapter (save_adapter)')
-    want = meta['arch']['base']
-    have = json.loads(json.dumps({k: v for k, v in base.config.items() if not k.startswith('_')}, default=str))
+    want, have = meta['arch']['base'], _config(base)
     diff = [k for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
     if diff: raise ValueError(f'{path} was trained on another base; its configuration differs in: {", ".join(diff)}')
     lora = meta['arch']['lora']

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 # %% auto #0
 __all__ = ['in_test', 'sized', 'seed_everything', 'Rows', 'atomic_write', 'DamagedFile', 'save_text', 'save_figure', 'save_json',
-           'load_json', 'save_tensors', 'load_tensors', 'save_model', 'load_model']
+           'load_json', 'save_tensors', 'load_meta', 'load_tensors', 'save_model', 'load_model']
 
 # %% ../nbs/utils.ipynb #9ac265f5
 def in_test() -> bool:
@@ -121,16 +121,22 @@ def save_tensors(tensors: dict, path, meta: dict | None = None) -> Path:
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
-def load_tensors(path, device='cpu') -> tuple[dict, dict]:
-    "Load `(tensors, meta)` written by `save_tensors`; an unreadable file is a `DamagedFile` naming it."
+def load_meta(path) -> dict:
+    "The `meta` that `save_tensors` wrote into a safetensors file, read without its tensors; an unreadable file is a `DamagedFile`."
     from safetensors import safe_open
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f'no such file: {path}')
     try:
-        with safe_open(str(path), framework='pt') as f: header = f.metadata() or {}
-        return load_file(str(path), device=str(device)), json.loads(header.get('json', '{}'))
+        with safe_open(str(path), framework='pt') as f: return json.loads((f.metadata() or {}).get('json', '{}'))
     except Exception as e:          # safetensors raises its own error type for a truncated or foreign file
         raise DamagedFile(f'{path} is damaged or not a safetensors file ({type(e).__name__}: {e})') from None
+
+
+def load_tensors(path, device='cpu') -> tuple[dict, dict]:
+    "Load `(tensors, meta)` written by `save_tensors`; an unreadable file is a `DamagedFile` naming it."
+    meta = load_meta(path)
+    try: return load_file(str(path), device=str(device)), meta
+    except Exception as e: raise DamagedFile(f'{path} is damaged or not a safetensors file ({type(e).__name__}: {e})') from None
 
 # %% ../nbs/utils.ipynb #savemod2
 def save_model(model, path, extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
