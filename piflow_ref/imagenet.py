@@ -206,9 +206,16 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
 
 @torch.no_grad()
 def decode_latents(z: torch.Tensor, vae, batch: int = 32) -> torch.Tensor:
-    "Latents `(n, C, h, w)` (scaled, as in the shards) → 8-bit images `(n, 3, H, W)`: ÷ `scaling_factor`, + `shift_factor` (FLUX's VAE has one)."
-    s, m, dev = vae.config.scaling_factor, getattr(vae.config, 'shift_factor', None) or 0.0, vae.device
-    return torch.cat([((vae.decode(z[i:i + batch].to(dev, vae.dtype) / s + m).sample.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    """Latents `(n, C, h, w)` (scaled, as in the shards) → 8-bit images `(n, 3, H, W)`: ÷ `scaling_factor`, +
+    `shift_factor` (FLUX's VAE has one); Qwen-Image's video VAE (`AutoencoderKLQwenImage`) instead takes
+    z · `latents_std` + `latents_mean` per channel, as one frame."""
+    from diffusers import AutoencoderKLQwenImage
+    cfg, dev = vae.config, vae.device
+    if isinstance(vae, AutoencoderKLQwenImage):
+        std, mean = (torch.tensor(getattr(cfg, k), device=dev, dtype=vae.dtype).view(1, -1, 1, 1, 1) for k in ('latents_std', 'latents_mean'))
+        raw = lambda t: vae.decode(t[:, :, None] * std + mean).sample[:, :, 0]
+    else: raw = lambda t: vae.decode(t / cfg.scaling_factor + (getattr(cfg, 'shift_factor', None) or 0.0)).sample
+    return torch.cat([((raw(z[i:i + batch].to(dev, vae.dtype)).float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
                       for i in range(0, len(z), batch)])
 
 # %% ../nbs/04c_imagenet_io.ipynb #4a9a3aae

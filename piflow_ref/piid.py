@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
@@ -27,8 +28,8 @@ from .utils import Rows, load_tensors, save_tensors, sized
 # %% auto #0
 __all__ = ['METHODS', 'segment_sizes', 'sample_source_times', 'StudentConfig', 'ConstantPolicy', 'make_policy', 'logstd_mlp',
            'init_head', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss', 'DistillConfig',
-           'ema_update', 'make_optimizer', 'Trainer', 'Distiller', 'sample_student', 'method_configs', 'summarize',
-           'clearly_better', 'format_summary']
+           'ema_update', 'make_optimizer', 'Trainer', 'full_tensor', 'like', 'shard_module', 'clip_sharded',
+           'Distiller', 'sample_student', 'method_configs', 'summarize', 'clearly_better', 'format_summary']
 
 # %% ../nbs/03_piid.ipynb #c2dd9beb
 def _check_f(f):
@@ -244,12 +245,15 @@ class DistillConfig:
     precision: str = 'fp32'       # 'bf16': student and teacher networks in bf16 autocast; weights, optimiser, policy math fp32
     optimizer: str = 'adamw'      # 'adamw8bit': bitsandbytes' AdamW with 8-bit states (the official ImageNet optimiser)
     checkpointing: bool = False   # recompute the student's blocks in the backward pass (`student.set_checkpointing`)
+    fsdp: bool = False            # under torchrun: shard the student with FSDP2 (`shard_module`) instead of replicating it (DDP)
 
     def __post_init__(self):
         if self.iters < 0 or self.batch_size < 1: raise ValueError(f'iters must be >= 0 and batch_size >= 1, got {self.iters}, {self.batch_size}')
         if self.micro_batch < 0: raise ValueError(f'micro_batch must be >= 0, got {self.micro_batch}')
         if self.precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ('adamw', 'adamw8bit'): raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {self.optimizer!r}")
+        if self.fsdp and self.optimizer == 'adamw8bit':
+            raise ValueError("8-bit AdamW does not take FSDP2's sharded parameters: use optimizer 'adamw' with fsdp (as the official FSDP runs do)")
 
     def split(self, world: int = 1, rank: int = 0) -> list[Rows]:
         "The forward passes of process `rank` of `world` in one iteration: its `batch_size / world` rows, in `micro_batch` passes."
@@ -267,7 +271,7 @@ def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, st
     t = it + 1 - start
     beta = (1 - 1 / t) ** (gamma + 1) if t >= 1 else 0.0
     for pe, p in zip(ema.parameters(), model.parameters()):
-        if pe is not p: pe.lerp_(p, 1 - beta)                     # a frozen tensor the copy shares is left alone
+        if p.requires_grad and pe is not p: pe.lerp_(p, 1 - beta)   # frozen tensors (shared, or sharded copies) are left alone
     for be, b in zip(ema.buffers(), model.buffers()):
         if be is not b: be.copy_(b)
     return beta
@@ -334,9 +338,9 @@ class Trainer:
 
     def save(self, path):
         "Write modules, optimiser state, generator state, history and counters to one safetensors file, atomically."
-        sd = self.opt.state_dict()
-        tensors = {f'{name}.{k}': v for name, m in self.modules().items() for k, v in m.state_dict().items() if k not in self.frozen}
-        leaves = {f'{i}.{k}': v for i, st in sd['state'].items() for k, v in _flat(st).items()}   # (8-bit AdamW nests dicts)
+        sd = self.opt.state_dict()                                    # sharded (FSDP2) tensors are gathered: every process calls save
+        tensors = {f'{name}.{k}': full_tensor(v) for name, m in self.modules().items() for k, v in m.state_dict().items() if k not in self.frozen}
+        leaves = {f'{i}.{k}': full_tensor(v) for i, st in sd['state'].items() for k, v in _flat(st).items()}   # (8-bit AdamW nests dicts)
         tensors |= {f'opt.{k}': v.clone() if '/' in k else v for k, v in leaves.items() if torch.is_tensor(v)}   # nested: shared tables
         tensors['rng'] = self.g.get_state()
         meta = {'kind': self.kind, **self.identity(), 'losses': self.losses, 'param_groups': sd['param_groups'],
@@ -357,7 +361,7 @@ class Trainer:
         if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
         pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
         for name, m in self.modules().items():
-            missing, unexpected = m.load_state_dict(pick(f'{name}.'), strict=False)     # frozen weights are not saved
+            missing, unexpected = m.load_state_dict(like(pick(f'{name}.'), m.state_dict()), strict=False)   # frozen weights are not saved
             if unexpected or set(missing) - self.frozen:
                 raise ValueError(f'{path} does not match {name}: missing {sorted(set(missing) - self.frozen)[:3]}, unexpected {unexpected[:3]}')
         state = {}
@@ -367,11 +371,52 @@ class Trainer:
             d = state.setdefault(int(i), {})
             for part in outer: d = d.setdefault(part, {})
             d[last] = v
+        params = [p for grp in self.opt.param_groups for p in grp['params']]
+        state = {i: like(st, {k: params[i] for k, v in st.items() if torch.is_tensor(v) and v.shape == params[i].shape}) for i, st in state.items()}
         self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
         self.g.set_state(tensors['rng'])
         self.losses = meta['losses']
         for c in self.counters: setattr(self, c, meta[c])
         return self
+
+
+def full_tensor(t):
+    "A tensor as a whole: a sharded `DTensor` (FSDP2) gathered from every process (all must call), others as they are."
+    return t.full_tensor() if isinstance(t, DTensor) else t
+
+
+def like(tensors: dict, targets: dict) -> dict:
+    "`tensors` (whole), each sharded as the `DTensor` of the same key in `targets` is (every process keeps its own part)."
+    return {k: distribute_tensor(v.to(targets[k].device), targets[k].device_mesh, targets[k].placements, src_data_rank=None)
+            if isinstance(targets.get(k), DTensor) and not isinstance(v, DTensor) else v for k, v in tensors.items()}
+
+
+def shard_module(model: nn.Module, precision: str = 'fp32') -> nn.Module:
+    """FSDP2: `fully_shard` each of `model.fsdp_units()` (its large blocks, in order; none if it has no such method),
+    then `model` itself, over all processes, except `model.fsdp_replicated()`: parameters kept whole on every process
+    (FSDP2 gathers a module's weights again for the backward pass only when an output of that module's own forward is
+    used, which a student that reads a base's inner features, as `T2IStudent` does, breaks for the base's outer layers;
+    the `Distiller` averages their gradients itself). With `precision` 'bf16' the gathered weights are bf16 and the
+    gradients reduced in fp32 (the official FSDP setting)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if precision == 'bf16' else MixedPrecisionPolicy()
+    for m in getattr(model, 'fsdp_units', list)(): fully_shard(m, mp_policy=mp)
+    fully_shard(model, mp_policy=mp, ignored_params=set(getattr(model, 'fsdp_replicated', list)()))
+    model._get_fsdp_state()._lazy_init()           # `model` is the root now, even if a unit inside it (its teacher's) runs first
+    return model
+
+
+@torch.no_grad()
+def clip_sharded(params, max_norm: float) -> torch.Tensor:
+    """`clip_grad_norm_` for a student that FSDP2 shards in part: the global 2-norm of the gradients (sharded ones
+    summed over the processes, whole ones counted once) and the same scaling, min(1, max_norm / (norm + 1e-6))."""
+    sq = lambda gs: sum((g.float().square().sum() for g in gs), torch.zeros((), dtype=torch.float32))
+    sharded = sq(p.grad.to_local() for p in params if isinstance(p.grad, DTensor))
+    dist.all_reduce(sharded)
+    norm = (sharded + sq(p.grad for p in params if not isinstance(p.grad, DTensor))).sqrt()
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    for p in params: p.grad.mul_(scale.item())
+    return norm
 
 
 class _PolicyNet(nn.Module):
@@ -398,6 +443,11 @@ class Distiller(Trainer):
     size and accumulates the gradients. Every process draws the random numbers of the whole batch and uses its rows
     (`utils.Rows`), so any split trains as one process with the whole batch does, up to float rounding.
 
+    With `cfg.fsdp` under torchrun the student is sharded instead (FSDP2, `shard_module`): each process holds 1/W of
+    its weights, gradients and optimiser state, and the same iteration is computed (up to float rounding). The EMA then
+    holds the student's sharded frozen tensors and sharded copies of its trainable ones; it is not run while sharded
+    (sample from its saved weights). Checkpoints hold whole tensors either way.
+
     A student's frozen parameters (a large teacher's base, say) are shared by the EMA copy, not copied, and are not
     written to checkpoints (`frozen`): the EMA and the checkpoints hold the trainable parameters only. Dropout inside
     the student's network (LoRA's) draws from torch's global generator, seeded for each step from `cfg.seed` and the
@@ -419,17 +469,23 @@ class Distiller(Trainer):
             student.set_checkpointing(True)
         self.device = next(student.parameters()).device          # the batches go there; random draws stay on the CPU
         ids = [self.device.index] if self.device.type == 'cuda' else None
-        self.ddp = DistributedDataParallel(_PolicyNet(student), device_ids=ids) if self.world > 1 else None   # averages the gradients
+        self.sharded = self.cfg.fsdp and self.world > 1
+        self.ddp = DistributedDataParallel(_PolicyNet(student), device_ids=ids) if self.world > 1 and not self.sharded else None   # averages the gradients
         fixed = {n: p for n, p in student.named_parameters() if not p.requires_grad}    # a frozen base: shared, not copied
         self.frozen = frozenset(fixed)
         self.ema = copy.deepcopy(student, memo={id(p): p for p in fixed.values()}).requires_grad_(False).eval()
+        if self.sharded:                                   # FSDP2: each process holds 1/W of the student and of the EMA
+            shard_module(student, self.cfg.precision)
+            for name, p in student.named_parameters():     # the EMA: the student's frozen tensors, its own copies of the rest
+                owner, _, leaf = name.rpartition('.')
+                setattr(self.ema.get_submodule(owner), leaf, p if not p.requires_grad else nn.Parameter(p.detach().clone(), requires_grad=False))
         self.opt = make_optimizer(self.cfg, student.parameters())
         self.g = torch.Generator().manual_seed(self.cfg.seed)
         self._reset()
 
     def modules(self) -> dict: return {'student': self.student, 'ema': self.ema}
     def identity(self) -> dict:              # how the batch is split (processes, micro-batches) does not change the run
-        train = {k: v for k, v in asdict(self.cfg).items() if k not in ('micro_batch', 'checkpointing')}
+        train = {k: v for k, v in asdict(self.cfg).items() if k not in ('micro_batch', 'checkpointing', 'fsdp')}
         return {'student': asdict(self.student.cfg), 'net': self.student.arch(), 'piid': asdict(self.piid), 'train': train}
 
     # -- one iteration -------------------------------------------------------------------------------------------
@@ -457,7 +513,8 @@ class Distiller(Trainer):
             yield rows, i == len(self.micro_rows) - 1
 
     def _synced(self, sync: bool):
-        "The context of a forward and backward pass: DDP averages the gradients over the processes only when `sync`."
+        "The context of a forward and backward pass: DDP or FSDP2 averages the gradients over the processes only when `sync`."
+        if self.sharded: self.student.set_requires_gradient_sync(sync)
         return contextlib.nullcontext() if self.ddp is None or sync else self.ddp.no_sync()
 
     def _loss_with_data(self) -> float:
@@ -516,7 +573,11 @@ class Distiller(Trainer):
         loss = self._all_sum(loss)                             # each process's share is already weighted by its size
         self.teacher_calls = calls + int(self._all_sum(self.teacher_calls - calls))
         params = [p for p in self.student.parameters() if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, c.clip if it >= c.clip_begin else float('inf'))
+        if self.sharded:                                       # the weights FSDP2 leaves whole: their gradients averaged here
+            for p in params:
+                if not isinstance(p, DTensor): dist.all_reduce(p.grad); p.grad /= self.world
+        clip = clip_sharded if self.sharded else torch.nn.utils.clip_grad_norm_
+        norm = clip(params, c.clip if it >= c.clip_begin else float('inf'))
         if math.isfinite(loss) and torch.isfinite(norm): self.opt.step()
         else: self.skipped += 1
         ema_update(self.ema, self.student, it, c.ema_gamma, c.ema_start)

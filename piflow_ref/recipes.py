@@ -13,12 +13,12 @@ import torch
 from .dit import DIT_CONFIGS, MNIST_BUDGETS, MNIST_GUIDANCE, DiT, DiTConfig, DiTStudent, load_dit
 from .imagenet import load_diffusers_dit
 from .mnist import ASSETS, LabelledImages, load_mnist
-from .piid import DistillConfig, PiIDConfig, StudentConfig, method_configs
+from .piid import DistillConfig, PiIDConfig, StudentConfig, full_tensor, method_configs
 from .utils import load_meta, load_tensors, save_tensors
 
 # %% auto #0
-__all__ = ['TEACHER_ARCHS', 'RECIPES', 'Recipe', 'get_recipe', 'describe', 'recipe_teacher', 'load_latents', 'recipe_data',
-           'save_student', 'load_student', 'dit_flops', 'saved_bytes', 'train_cost']
+__all__ = ['TEACHER_ARCHS', 'RECIPES', 'Recipe', 'all_recipes', 'get_recipe', 'describe', 'recipe_teacher', 'load_latents',
+           'recipe_data', 'save_student', 'load_student', 'dit_flops', 'saved_bytes', 'train_cost']
 
 # %% ../nbs/04b_imagenet.ipynb #909fc200
 TEACHER_ARCHS = DIT_CONFIGS | {'DiT-XL/2-REPA': DiTConfig(**{**asdict(DIT_CONFIGS['DiT-XL/2']), 'time_scale': 1.0})}   # REPA: t = σ
@@ -27,8 +27,8 @@ TEACHER_ARCHS = DIT_CONFIGS | {'DiT-XL/2-REPA': DiTConfig(**{**asdict(DIT_CONFIG
 @dataclass
 class Recipe:
     "A named distillation (`piflow-ref distill NAME`): teacher, data, method, NFE and the values over the method's defaults."
-    teacher: str                   # 'mnist' | 'random:<TEACHER_ARCHS name>' | 'file:<TEACHER_ARCHS name>' (--teacher FILE)
-    data: str                      # 'mnist' | 'random' | 'latents' (--data DIR)
+    teacher: str                   # 'mnist' | 'random:<TEACHER_ARCHS name>' | 'file:<TEACHER_ARCHS name>' (--teacher FILE); chapter 05: 'flux:…', 'qwen:…'
+    data: str                      # 'mnist' | 'random' | 'latents' (--data DIR); chapter 05: 'prompts' (--data FILE)
     method: str = 'piflow-gm'
     nfe: int = 1
     student: dict = field(default_factory=dict)     # StudentConfig values
@@ -36,6 +36,7 @@ class Recipe:
     train: dict = field(default_factory=dict)       # DistillConfig values
     guidance: dict = field(default_factory=lambda: {'scale': 1.0, 'interval': (0.0, 1.0)})   # the teacher's CFG
     source: str = ''                                # where the values come from
+    model: dict = field(default_factory=dict)       # network settings beyond the student's (chapter 05: latent size, LoRA)
 
     def configs(self) -> tuple[StudentConfig, PiIDConfig, DistillConfig]:
         "The student, π-ID and optimisation configurations of the recipe."
@@ -67,10 +68,17 @@ RECIPES = {
 }
 
 
+def all_recipes() -> dict:
+    "Every named recipe: these and chapter 05's text-to-image ones (`t2i.T2I_RECIPES`)."
+    from piflow_ref.t2i import T2I_RECIPES
+    return RECIPES | T2I_RECIPES
+
+
 def get_recipe(name: str) -> Recipe:
     "The recipe `name`; an unknown name is a `ValueError` listing the known ones."
-    if name not in RECIPES: raise ValueError(f'unknown recipe {name!r}; expected one of {", ".join(RECIPES)}')
-    return RECIPES[name]
+    known = all_recipes()
+    if name not in known: raise ValueError(f'unknown recipe {name!r}; expected one of {", ".join(known)}')
+    return known[name]
 
 
 def describe(name: str) -> dict:
@@ -78,7 +86,7 @@ def describe(name: str) -> dict:
     r = get_recipe(name)
     s, p, t = r.configs()
     return {'name': name, 'teacher': r.teacher, 'data': r.data, 'method': r.method, 'nfe': r.nfe, 'guidance': r.guidance,
-            'student': asdict(s), 'piid': asdict(p), 'train': asdict(t), 'source': r.source}
+            'student': asdict(s), 'piid': asdict(p), 'train': asdict(t), 'model': r.model, 'source': r.source}
 
 # %% ../nbs/04b_imagenet.ipynb #691595e2
 def recipe_teacher(recipe: Recipe, path=None, seed: int = 0) -> DiT:
@@ -133,8 +141,12 @@ def recipe_data(recipe: Recipe, teacher: DiT, folder=None, mnist_root=None, seed
 
 
 def save_student(student: DiTStudent, path, extra: dict | None = None) -> Path:
-    "Write a `DiTStudent`'s weights with its student and DiT configurations (and JSON `extra`), atomically."
-    return save_tensors(student.state_dict(), path, {'kind': 'DiTStudent', 'student': asdict(student.cfg), 'net': student.arch(), **(extra or {})})
+    """Write a `DiTStudent`'s weights with its student and DiT configurations (and JSON `extra`), atomically. Under
+    torchrun every process calls it (a sharded student is gathered) and process 0 writes."""
+    import torch.distributed as dist
+    tensors = {k: full_tensor(v) for k, v in student.state_dict().items()}
+    if dist.is_initialized() and dist.get_rank() != 0: return Path(path)
+    return save_tensors(tensors, path, {'kind': 'DiTStudent', 'student': asdict(student.cfg), 'net': student.arch(), **(extra or {})})
 
 
 def load_student(path) -> DiTStudent:

@@ -14,13 +14,17 @@ import torch
 import torch.nn as nn
 
 from .flow import batch_sigma
+from .guidance import cfg_velocity
 from .imagenet import decode_latents
-from .piid import StudentConfig, init_head, logstd_mlp, make_policy, sample_student
+from .piid import Distiller, StudentConfig, full_tensor, init_head, logstd_mlp, make_policy, method_configs, sample_student
+from .recipes import Recipe, saved_bytes
 from .utils import load_tensors, save_tensors
 
 # %% auto #0
-__all__ = ['FLUX_LORA_TARGETS', 'pack_latents', 'unpack_latents', 'latent_ids', 'PromptBank', 'FluxTeacher', 'FluxStudent',
-           'add_lora', 'generate', 'save_adapter', 'load_adapter']
+__all__ = ['T2I_BASES', 'TINY_BASES', 'T2I_RECIPES', 'FULL_BASES', 'BLOCK_LISTS', 'pack_latents', 'unpack_latents', 'latent_ids',
+           'PromptBank', 'T2ITeacher', 'FluxTeacher', 'tiny_base', 'QwenTeacher', 'T2IStudent', 'lora_targets',
+           'add_lora', 'generate', 'save_adapter', 'load_adapter', 'load_base', 'save_prompts', 'load_prompts',
+           'random_prompts', 'make_teacher', 't2i_setup', 'block_activations', 't2i_memory']
 
 # %% ../nbs/05_scaling.ipynb #4f521ed2
 def pack_latents(x: torch.Tensor) -> torch.Tensor:
@@ -45,52 +49,138 @@ def latent_ids(H: int, W: int) -> torch.Tensor:
 # %% ../nbs/05_scaling.ipynb #ca2e9c42
 @dataclass
 class PromptBank:
-    "Cached prompt embeddings, indexed by prompt number: `text` `(N, L, D_text)`, `pooled` `(N, D_pooled)`."
+    """Cached prompt embeddings, indexed by prompt number: `text` `(N, L, D_text)`; FLUX also `pooled` `(N, D_pooled)`;
+    `mask` `(N, L)` (bool: real tokens, not padding) if the prompts were padded to one length (Qwen-Image)."""
     text: torch.Tensor
-    pooled: torch.Tensor
+    pooled: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
     def __post_init__(self):
-        if self.text.ndim != 3 or self.pooled.ndim != 2 or len(self.text) != len(self.pooled) or len(self.text) < 1:
-            raise ValueError(f'a prompt bank needs text (N, L, D) and pooled (N, D) embeddings of the same N >= 1, '
-                             f'got {tuple(self.text.shape)} and {tuple(self.pooled.shape)}')
+        N = len(self.text)
+        if self.text.ndim != 3 or N < 1: raise ValueError(f'text embeddings must be (N, L, D) with N >= 1, got {tuple(self.text.shape)}')
+        if self.pooled is not None and (self.pooled.ndim != 2 or len(self.pooled) != N):
+            raise ValueError(f'pooled embeddings must be (N, D) with N = {N}, got {tuple(self.pooled.shape)}')
+        if self.mask is not None and (self.mask.dtype != torch.bool or self.mask.shape != self.text.shape[:2]):
+            raise ValueError(f'the mask must be a bool tensor {tuple(self.text.shape[:2])}, got {self.mask.dtype} {tuple(self.mask.shape)}')
 
     def __len__(self): return len(self.text)
     def __deepcopy__(self, memo): return self          # a read-only cache: copies of a student share it
 
-    def __call__(self, y: torch.Tensor, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-        "The embeddings of prompts `y` `(B,)`: `(text (B, L, D_text), pooled (B, D_pooled))`."
+    def __call__(self, y: torch.Tensor, device=None) -> tuple:
+        "The embeddings of prompts `y` `(B,)`: `(text (B, L, D_text), pooled (B, D_pooled) or None, mask (B, L) or None)`."
         y = y.cpu()
         if y.is_floating_point() or y.min() < 0 or y.max() >= len(self): raise ValueError(f'prompts must be integers in [0, {len(self)})')
-        return self.text[y].to(device), self.pooled[y].to(device)
+        return tuple(None if t is None else t[y].to(device) for t in (self.text, self.pooled, self.mask))
 
 # %% ../nbs/05_scaling.ipynb #45e219af
-class FluxTeacher(nn.Module):
-    """diffusers' `FluxTransformer2DModel` `base` as a conditional velocity `(x (B, 16, H, W), σ (B,), y (B,))` →
-    `(B, 16, H, W)` for prompts `y` of `bank`, with FLUX.1-dev's distilled guidance input `guidance`."""
-    def __init__(self, base, bank: PromptBank, guidance: float | None = 3.5):
-        super().__init__()
-        self.base, self.bank, self.guidance = base, bank, guidance
+class T2ITeacher(nn.Module):
+    """A diffusers text-to-image transformer `base` (class `base_class`) as a conditional velocity `(x (B, C, H, W),
+    σ (B,), y (B,))` → `(B, C, H, W)` for prompts `y` of `bank`. A subclass says how the base is called on packed
+    tokens (`run`, the student's call too) and how its outputs make the teacher's velocity (`velocity`)."""
+    base_class = ''
 
-    def run(self, x: torch.Tensor, sigma, y: torch.Tensor):
-        "One call of the base on latents `x`; returns its packed output `(B, T, 64)`."
-        B, C, H, W = x.shape
-        text, pooled = self.bank(y, x.device)
-        s = batch_sigma(sigma, x)
-        g = None if self.guidance is None else torch.full((B,), float(self.guidance), device=x.device)
-        return self.base(pack_latents(x), encoder_hidden_states=text, pooled_projections=pooled, timestep=s,
-                          img_ids=latent_ids(H, W).to(x.device), txt_ids=torch.zeros(text.shape[1], 3, device=x.device),
-                          guidance=g).sample
+    def __init__(self, base, bank: PromptBank):
+        super().__init__()
+        import diffusers
+        if not isinstance(base, getattr(diffusers, self.base_class)):
+            raise ValueError(f'{type(self).__name__} takes a diffusers {self.base_class}, got {type(base).__name__}')
+        if bank.text.shape[-1] != base.config.joint_attention_dim:
+            raise ValueError(f'the prompt embeddings are {bank.text.shape[-1]} wide; this base takes {base.config.joint_attention_dim}')
+        self.base, self.bank = base, bank
+
+    def run(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
+        "One call of the base on latents `x` `(B, C, H, W)` for prompts `y`; returns its packed output `(B, H/2·W/2, 4C)`."
+        raise NotImplementedError
+
+    def velocity(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
+        "The teacher's velocity `(B, C, H, W)` from the base as it is (adapters as they are): one call, unpacked."
+        return unpack_latents(self.run(x, sigma, y), *x.shape[2:])
+
+    def settings(self) -> dict: return {}               # the teacher's own values (guidance), for a checkpoint's identity
 
     def forward(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
         "The teacher's velocity: the base with its LoRA adapters, if any, switched off (they are the student's)."
-        lora = getattr(self.base, '_hf_peft_config_loaded', False)
-        if not lora: return unpack_latents(self.run(x, sigma, y), *x.shape[2:]).float()
+        if not getattr(self.base, '_hf_peft_config_loaded', False): return self.velocity(x, sigma, y).float()
         trainable = [(p, p.requires_grad) for p in self.base.parameters()]       # peft's switch would reset these
         self.base.disable_adapters()
-        try: return unpack_latents(self.run(x, sigma, y), *x.shape[2:]).float()
+        try: return self.velocity(x, sigma, y).float()
         finally:
             self.base.enable_adapters()
             for p, flag in trainable: p.requires_grad_(flag)
+
+
+class FluxTeacher(T2ITeacher):
+    """diffusers' `FluxTransformer2DModel` as a teacher on latents `(B, 16, H, W)`, with FLUX.1-dev's distilled guidance
+    input `guidance` (official 3.5; None for a base without it), no CFG."""
+    base_class = 'FluxTransformer2DModel'
+
+    def __init__(self, base, bank: PromptBank, guidance: float | None = 3.5):
+        super().__init__(base, bank)
+        if bank.pooled is None or bank.pooled.shape[-1] != base.config.pooled_projection_dim:
+            raise ValueError(f'FLUX needs pooled prompt embeddings (PromptBank.pooled) {base.config.pooled_projection_dim} wide')
+        self.guidance = guidance
+
+    def settings(self) -> dict: return {'guidance': self.guidance}
+
+    def run(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        text, pooled, _ = self.bank(y, x.device)
+        g = None if self.guidance is None else torch.full((B,), float(self.guidance), device=x.device)
+        return self.base(pack_latents(x), encoder_hidden_states=text, pooled_projections=pooled, timestep=batch_sigma(sigma, x),
+                         img_ids=latent_ids(H, W).to(x.device), txt_ids=torch.zeros(text.shape[1], 3, device=x.device),
+                         guidance=g).sample
+
+# %% ../nbs/05_scaling.ipynb #tiny01
+T2I_BASES = {'flux': 'FluxTransformer2DModel', 'qwen': 'QwenImageTransformer2DModel'}    # recipe base kind → diffusers class
+TINY_BASES = {     # tiny configurations of the real classes: the tests' and the tiny recipes' bases
+    'flux': dict(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+                 joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=True, axes_dims_rope=(4, 6, 6)),
+    'qwen': dict(patch_size=2, in_channels=64, out_channels=16, num_layers=2, attention_head_dim=16, num_attention_heads=2,
+                 joint_attention_dim=32, axes_dims_rope=(4, 6, 6)),
+}
+
+
+def _kind(kind: str) -> str:
+    if kind not in T2I_BASES: raise ValueError(f"the base must be one of {', '.join(T2I_BASES)}, got {kind!r}")
+    return kind
+
+
+def tiny_base(kind: str, seed: int = 0, **changes):
+    "A tiny diffusers transformer of `kind` (`TINY_BASES` with `changes`) with random weights everywhere (seeded), frozen."
+    import diffusers
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        b = getattr(diffusers, T2I_BASES[_kind(kind)])(**TINY_BASES[kind] | changes).eval().requires_grad_(False)
+        with torch.no_grad():
+            for p in b.parameters(): p.add_(0.05 * torch.randn(p.shape))     # diffusers zero-initialises some layers
+    return b
+
+# %% ../nbs/05_scaling.ipynb #qwen02
+class QwenTeacher(T2ITeacher):
+    """diffusers' `QwenImageTransformer2DModel` as a teacher on latents `(B, 16, H, W)` under true CFG, as π-Flow's
+    Qwen-Image runs: u = u_pos + (g − 1)(u_pos − u_neg) at every σ, g = `scale` (official 4.0), u_neg for the one
+    prompt of `negative` (the cached empty prompt)."""
+    base_class = 'QwenImageTransformer2DModel'
+
+    def __init__(self, base, bank: PromptBank, negative: PromptBank, scale: float = 4.0):
+        super().__init__(base, bank)
+        if len(negative) != 1: raise ValueError(f'negative must hold one prompt (the empty one), got {len(negative)}')
+        self.negative, self.scale = negative, scale
+
+    def settings(self) -> dict: return {'scale': self.scale}
+
+    def run(self, x: torch.Tensor, sigma, y: torch.Tensor, bank: PromptBank | None = None) -> torch.Tensor:
+        "One call of the base for prompts `y` of `bank` (default: the teacher's); returns `(B, H/2·W/2, 64)`."
+        B, C, H, W = x.shape
+        text, _, mask = (self.bank if bank is None else bank)(y, x.device)
+        return self.base(pack_latents(x), encoder_hidden_states=text, encoder_hidden_states_mask=mask,
+                         timestep=batch_sigma(sigma, x), img_shapes=[[(1, H // 2, W // 2)]] * B).sample
+
+    def velocity(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
+        u_pos = super().velocity(x, sigma, y)
+        if self.scale <= 1: return u_pos                                       # no guidance: one call
+        u_neg = unpack_latents(self.run(x, sigma, torch.zeros_like(y), self.negative), *x.shape[2:])
+        return cfg_velocity(u_pos, u_neg, sigma, self.scale)
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
 def _config(base) -> dict:
@@ -98,27 +188,29 @@ def _config(base) -> dict:
     return json.loads(json.dumps({k: v for k, v in base.config.items() if not k.startswith('_')}, default=str))
 
 
-class FluxStudent(nn.Module):
-    """π-Flow's GM-FLUX (or DX-FLUX) student (official `gmflux.py`, `dxflux.py`) on a frozen diffusers FLUX
-    `teacher.base`, shared with the teacher: its own `norm_out`; GM: a mean head (K·64 per token) and a log-weight head (K·4), the log-std from
-    the detached time embedding; DX: a node head (N·64 per token). `forward(x (B, 16, H, W), σ (B,), y (B,))` → GM:
-    means `(B, K, 16, H, W)`, logweights `(B, K, 1, H, W)`, logstd `(B, 1, 1, 1, 1)`; DX: nodes `(B, N, 16, H, W)`.
-    `policy(x, σ, eps, y)` → the policy. `latent_size` (H, W) fixes the data-free noise."""
+class T2IStudent(nn.Module):
+    """π-Flow's GM-FLUX / GM-Qwen (or DX) student (official `gmflux.py`, `gmqwen.py`, `dxflux.py`, `dxqwen.py`) on the
+    frozen diffusers transformer `teacher.base`, shared with the teacher: its own `norm_out`; GM: a mean head (K·4C per
+    token) and a log-weight head (K·4), the log-std from the detached time embedding; DX: a node head (N·4C per token).
+    `forward(x (B, C, H, W), σ (B,), y (B,))` → GM: means `(B, K, C, H, W)`, logweights `(B, K, 1, H, W)`, logstd
+    `(B, 1, 1, 1, 1)`; DX: nodes `(B, N, C, H, W)` (C = 16 for both bases). `policy(x, σ, eps, y)` → the policy.
+    `latent_size` (H, W) fixes the data-free noise."""
 
-    def __init__(self, cfg: StudentConfig, teacher: FluxTeacher, latent_size: tuple[int, int]):
+    def __init__(self, cfg: StudentConfig, teacher: T2ITeacher, latent_size: tuple[int, int]):
         super().__init__()
-        if cfg.kind not in ('gm', 'dx'): raise ValueError(f"a FLUX student is 'gm' or 'dx', got {cfg.kind!r}")
+        if not isinstance(teacher, T2ITeacher): raise ValueError(f'the teacher must be a T2ITeacher (FluxTeacher, QwenTeacher), got {type(teacher).__name__}')
+        if cfg.kind not in ('gm', 'dx'): raise ValueError(f"a text-to-image student is 'gm' or 'dx', got {cfg.kind!r}")
         if cfg.num_classes != len(teacher.bank):
             raise ValueError(f'num_classes must be the number of cached prompts ({len(teacher.bank)}), got {cfg.num_classes}')
         if latent_size[0] % 2 or latent_size[1] % 2: raise ValueError(f'latent_size must be even, got {latent_size}')
         self.cfg, self.teacher, self.latent_size = cfg, teacher, tuple(latent_size)
         base = teacher.base
         for n, p in base.named_parameters(): p.requires_grad_('lora_' in n)      # the base is frozen; its adapters train
-        if base.config.patch_size != 1 or base.config.in_channels % 4:
-            raise ValueError('the base must be a FLUX transformer on packed 2 × 2 tokens (patch_size 1, in_channels 4·C)')
-        self.C = base.config.in_channels // 4
+        P = base.proj_out.out_features
+        if base.config.in_channels != P or P % 4: raise ValueError(f'the base must map packed 2 × 2 tokens to tokens (in_channels = proj_out outputs = 4·C), got {base.config.in_channels} and {P}')
+        self.C = P // 4
         D, T = base.inner_dim, base.time_text_embed.timestep_embedder.linear_2.out_features
-        self.norm_out = copy.deepcopy(base.norm_out).requires_grad_(True)       # trained: the student's own copy
+        self.norm_out = copy.deepcopy(base.norm_out).float().requires_grad_(True)   # trained (fp32): the student's own copy
         out = nn.Linear(D, 4 * self.C)                                          # proj_out, rows as (pixel, channel)
         with torch.no_grad():
             out.weight.copy_(base.proj_out.weight.reshape(self.C, 4, D).transpose(0, 1).reshape(4 * self.C, D))
@@ -134,12 +226,23 @@ class FluxStudent(nn.Module):
 
     @property
     def sample_shape(self) -> tuple: return (self.C, *self.latent_size)
+    def fsdp_units(self) -> list:                          # FSDP2 (`Distiller` with fsdp) shards these one by one
+        "The base's blocks; the student's own heads and `norm_out` are sharded with the student."
+        b = self.teacher.base
+        return [*b.transformer_blocks, *getattr(b, 'single_transformer_blocks', [])]
+    def fsdp_replicated(self) -> list:                      # whole on every process: the student's output does not pass through them
+        "The base's parameters outside its blocks (embedders, its own `norm_out` and `proj_out`; under 1 % of FLUX)."
+        inside = {id(p) for m in self.fsdp_units() for p in m.parameters()}
+        return [p for p in self.teacher.base.parameters() if id(p) not in inside]
+    def set_checkpointing(self, on: bool = True):        # the teacher's calls, without gradients, are not affected
+        "Recompute the base's blocks in the backward pass (diffusers' gradient checkpointing)."
+        (self.teacher.base.enable_gradient_checkpointing if on else self.teacher.base.disable_gradient_checkpointing)()
     def arch(self) -> dict:                               # the base's diffusers config, as JSON (a checkpoint's identity)
         b = self.teacher.base
         lora = {k: v for k, v in vars(b.peft_config['default']).items() if k in ('r', 'lora_alpha', 'lora_dropout', 'target_modules', 'init_lora_weights')} \
             if getattr(b, '_hf_peft_config_loaded', False) else None
-        return {'base': _config(b), **json.loads(json.dumps({'lora': lora, 'guidance': self.teacher.guidance,
-                                                             'latent_size': list(self.latent_size)}, default=str))}
+        return {'base': _config(b), **json.loads(json.dumps({'teacher': type(self.teacher).__name__, **self.teacher.settings(),
+                                                             'lora': lora, 'latent_size': list(self.latent_size)}, default=str))}
 
     def _unpack(self, t: torch.Tensor, n: int, H: int, W: int) -> torch.Tensor:
         "Head outputs `(B, T, 4·n·c)` with rows (pixel, n, c) → `(B, n, c, H, W)`."
@@ -156,21 +259,34 @@ class FluxStudent(nn.Module):
         o = self._unpack(self.head(h), self.n, H, W)                              # (B, n, C, H, W)
         if self.cfg.kind == 'dx': return {'nodes': o}
         logw = self._unpack(self.logweights(h), self.cfg.K, H, W).log_softmax(1)   # (B, K, 1, H, W)
-        return {'means': o, 'logweights': logw, 'logstd': self.logstd(seen['temb'].detach()).reshape(B, 1, 1, 1, 1)}
+        return {'means': o, 'logweights': logw, 'logstd': self.logstd(seen['temb'].detach()).reshape(B, 1, 1, 1, 1).clone()}   # (not a view: FSDP2)
 
     def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
         return make_policy(self(x, sigma, y), x, batch_sigma(sigma, x), self.cfg, eps)
 
 # %% ../nbs/05_scaling.ipynb #lora02
-FLUX_LORA_TARGETS = (r'.*(transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)|transformer_blocks\.\d+\.ff_context\.net\.(0\.proj|2)'
-                     r'|single_transformer_blocks\.\d+\.(proj_mlp|proj_out)|timestep_embedder\.linear_[12])')   # official gmflux
+def lora_targets(base) -> str:
+    """The official LoRA targets of a diffusers FLUX or Qwen-Image transformer `base`, as a regex over module names:
+    MLP and time layers, no attention (official `configs/piflux`, `configs/piqwen`). Qwen-Image's last block's text MLP
+    is left out: the text stream's output after the last block is never used, so it would get no gradient."""
+    name = type(base).__name__
+    if name == 'FluxTransformer2DModel':
+        return (r'.*(transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)|transformer_blocks\.\d+\.ff_context\.net\.(0\.proj|2)'
+                r'|single_transformer_blocks\.\d+\.(proj_mlp|proj_out)|timestep_embedder\.linear_[12])')
+    if name == 'QwenImageTransformer2DModel':
+        text = '|'.join(str(i) for i in range(len(base.transformer_blocks) - 1))
+        return (r'.*(transformer_blocks\.\d+\.img_mlp\.net\.(0\.proj|2)|timestep_embedder\.linear_[12]'
+                + (rf'|transformer_blocks\.({text})\.txt_mlp\.net\.(0\.proj|2)' if text else '') + ')')
+    raise ValueError(f'no official LoRA targets for a {name}; pass targets (a regex over module names)')
 
 
-def add_lora(base, targets: str = FLUX_LORA_TARGETS, rank: int = 256, alpha: float | None = None, dropout: float = 0.05) -> list[str]:
+def add_lora(base, targets: str | None = None, rank: int = 256, alpha: float | None = None, dropout: float = 0.05) -> list[str]:
     """peft LoRA adapters (Gaussian init, `alpha` = `rank` by default) on the linear layers of `base` whose full names
-    match the regex `targets`; returns their names. A pattern that matches nothing is a `ValueError`."""
+    match the regex `targets` (default: the official ones, `lora_targets`); returns their names. A pattern that
+    matches nothing is a `ValueError`."""
     import re
     from peft import LoraConfig
+    targets = targets or lora_targets(base)
     names = [n for n, m in base.named_modules() if isinstance(m, nn.Linear) and re.fullmatch(targets, n)]
     if not names: raise ValueError(f'the LoRA targets {targets!r} match no linear layer of {type(base).__name__}')
     base.add_adapter(LoraConfig(r=rank, lora_alpha=alpha or rank, lora_dropout=dropout, init_lora_weights='gaussian',
@@ -179,10 +295,10 @@ def add_lora(base, targets: str = FLUX_LORA_TARGETS, rank: int = 256, alpha: flo
 
 # %% ../nbs/05_scaling.ipynb #pipe02
 @torch.no_grad()
-def generate(student: FluxStudent, prompts: torch.Tensor, vae=None, nfe: int | None = None, temperature: float = 0.3,
+def generate(student: T2IStudent, prompts: torch.Tensor, vae=None, nfe: int | None = None, temperature: float = 0.3,
              seed: int = 0) -> torch.Tensor:
     """Few-step samples for `prompts` `(B,)` (indices into the student's prompt bank): latents `(B, 16, H, W)`, or
-    8-bit images decoded by `vae` (FLUX's `AutoencoderKL`). The student runs in eval mode (no LoRA dropout)."""
+    8-bit images decoded by `vae` (FLUX's `AutoencoderKL` or Qwen-Image's `AutoencoderKLQwenImage`). The student runs in eval mode (no LoRA dropout)."""
     was = student.training
     student.eval()
     try:
@@ -192,32 +308,196 @@ def generate(student: FluxStudent, prompts: torch.Tensor, vae=None, nfe: int | N
     return z if vae is None else decode_latents(z, vae)
 
 
-def save_adapter(student: FluxStudent, path) -> Path:
+def save_adapter(student: T2IStudent, path) -> Path:
     """The student's trained parts in one safetensors file: LoRA weights in peft's format (`lora.*`), `norm_out` and
-    the heads (`own.*`), with the student's configuration and its base's in the header — never the base itself."""
+    the heads (`own.*`), with the student's configuration and its base's in the header — never the base itself. Under
+    torchrun every process calls it (a sharded student is gathered) and process 0 writes."""
+    import torch.distributed as dist
     from peft.utils import get_peft_model_state_dict
     b = student.teacher.base
-    lora = get_peft_model_state_dict(b) if getattr(b, '_hf_peft_config_loaded', False) else {}
-    own = {k: v for k, v in student.state_dict().items() if not k.startswith('teacher.')}
-    meta = {'kind': 'FluxStudent', 'student': asdict(student.cfg), 'arch': student.arch()}
+    trained = {k: full_tensor(v) for k, v in student.state_dict().items() if not k.startswith('teacher.') or 'lora_' in k}   # gathered if sharded
+    base = {k[len('teacher.base.'):]: v for k, v in trained.items() if k.startswith('teacher.base.')}
+    lora = get_peft_model_state_dict(b, state_dict=base) if getattr(b, '_hf_peft_config_loaded', False) else {}
+    own = {k: v for k, v in trained.items() if not k.startswith('teacher.')}
+    meta = {'kind': 'T2IStudent', 'student': asdict(student.cfg), 'arch': student.arch()}
+    if dist.is_initialized() and dist.get_rank() != 0: return Path(path)            # one process writes
     return save_tensors({**{f'lora.{k}': v for k, v in lora.items()}, **{f'own.{k}': v for k, v in own.items()}}, path, meta)
 
 
-def load_adapter(path, base, bank: PromptBank, guidance: float | None = 3.5) -> FluxStudent:
-    """A `FluxStudent` on `base` (a fresh diffusers FLUX) from a `save_adapter` file, in eval mode: its LoRA adapters
-    added and loaded, `norm_out` and heads restored. A base of another configuration is a `ValueError` naming the keys."""
+def load_adapter(path, teacher: T2ITeacher) -> T2IStudent:
+    """A `T2IStudent` on `teacher` (a fresh base in the teacher it was trained with) from a `save_adapter` file, in
+    eval mode: its LoRA adapters added to the base and loaded, `norm_out` and heads restored. Another teacher class,
+    guidance or base configuration is a `ValueError` naming what differs."""
     from peft.utils import set_peft_model_state_dict
     tensors, meta = load_tensors(path)
-    if meta.get('kind') != 'FluxStudent': raise ValueError(f'{path} is not a FLUX student adapter (save_adapter)')
-    want, have = meta['arch']['base'], _config(base)
+    if meta.get('kind') != 'T2IStudent': raise ValueError(f'{path} is not a text-to-image student adapter (save_adapter)')
+    arch = meta['arch']
+    if arch['teacher'] != type(teacher).__name__: raise ValueError(f'{path} was trained with a {arch["teacher"]}, not a {type(teacher).__name__}')
+    want, have = {**arch['base'], **{k: arch[k] for k in teacher.settings()}}, {**_config(teacher.base), **teacher.settings()}
     diff = [k for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
-    if diff: raise ValueError(f'{path} was trained on another base; its configuration differs in: {", ".join(diff)}')
-    lora = meta['arch']['lora']
+    if diff: raise ValueError(f'{path} was trained on another base or teacher; they differ in: {", ".join(diff)}')
+    lora = arch['lora']
     if lora:
-        add_lora(base, lora['target_modules'], lora['r'], lora['lora_alpha'], lora['lora_dropout'])
-        set_peft_model_state_dict(base, {k[5:]: v for k, v in tensors.items() if k.startswith('lora.')})
-    student = FluxStudent(StudentConfig(**meta['student']), FluxTeacher(base, bank, guidance), tuple(meta['arch']['latent_size']))
+        add_lora(teacher.base, lora['target_modules'], lora['r'], lora['lora_alpha'], lora['lora_dropout'])
+        set_peft_model_state_dict(teacher.base, {k[5:]: v for k, v in tensors.items() if k.startswith('lora.')})
+    student = T2IStudent(StudentConfig(**meta['student']), teacher, tuple(arch['latent_size']))
     missing, unexpected = student.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith('own.')}, strict=False)
     if unexpected or any(not k.startswith('teacher.') for k in missing):
         raise ValueError(f'{path} does not fit this student: missing {missing[:3]}, unexpected {unexpected[:3]}')
     return student.eval()
+
+# %% ../nbs/05_scaling.ipynb #rec02
+def load_base(kind: str, source, dtype: torch.dtype = torch.bfloat16):
+    """A diffusers FLUX / Qwen-Image transformer from a folder or hub id of its pipeline (the `transformer` subfolder)
+    or of the transformer alone, in `dtype` (the official runs keep the frozen base in bf16), frozen."""
+    import diffusers
+    cls, local = getattr(diffusers, T2I_BASES[_kind(kind)]), Path(source).expanduser()
+    if str(source).startswith(('/', '.', '~')) and not local.is_dir(): raise ValueError(f'no such model folder: {source}')
+    sub = None if local.is_dir() and not (local / 'transformer').is_dir() else 'transformer'
+    try: return cls.from_pretrained(str(local) if local.is_dir() else source, subfolder=sub, torch_dtype=dtype).eval().requires_grad_(False)
+    except OSError as e: raise ValueError(f'cannot load a {cls.__name__} from {source}: {e}') from None
+
+
+def save_prompts(path, bank: PromptBank, negative: PromptBank | None = None) -> Path:
+    "Cached prompt embeddings (and Qwen-Image's negative prompt's) in one safetensors file: `distill --data FILE`."
+    parts = (('', bank), ('negative.', negative))
+    t = {f'{pre}{k}': getattr(b, k) for pre, b in parts if b is not None for k in ('text', 'pooled', 'mask') if getattr(b, k) is not None}
+    return save_tensors(t, path, {'kind': 'PromptBank', 'prompts': len(bank)})
+
+
+def load_prompts(path) -> tuple[PromptBank, PromptBank | None]:
+    "The `(bank, negative or None)` of a `save_prompts` file."
+    if not Path(path).is_file(): raise ValueError(f'no such prompt file: {path}')
+    t, meta = load_tensors(path)
+    if meta.get('kind') != 'PromptBank': raise ValueError(f'{path} is not a prompt file (save_prompts)')
+    part = lambda pre: PromptBank(t[f'{pre}text'], t.get(f'{pre}pooled'), t.get(f'{pre}mask')) if f'{pre}text' in t else None
+    return part(''), part('negative.')
+
+
+def random_prompts(kind: str, base, n: int = 8, tokens: int = 7, seed: int = 0) -> tuple[PromptBank, PromptBank | None]:
+    "`n` random prompt embeddings that fit `base` (with a random 3-token negative for Qwen-Image): the tiny recipes' data."
+    g, D = torch.Generator().manual_seed(seed), base.config.joint_attention_dim
+    if _kind(kind) == 'flux': return PromptBank(torch.randn(n, tokens, D, generator=g), torch.randn(n, base.config.pooled_projection_dim, generator=g)), None
+    return PromptBank(torch.randn(n, tokens, D, generator=g)), PromptBank(torch.randn(1, 3, D, generator=g))
+
+
+def make_teacher(kind: str, base, bank: PromptBank, negative: PromptBank | None = None, **settings) -> T2ITeacher:
+    "The teacher of base `kind`: `FluxTeacher(base, bank, **settings)` or `QwenTeacher(base, bank, negative, **settings)`."
+    if _kind(kind) == 'flux':
+        if negative is not None: raise ValueError('a FLUX teacher takes no negative prompt (its guidance is an input)')
+        return FluxTeacher(base, bank, **settings)
+    if negative is None: raise ValueError("a Qwen-Image teacher needs the negative (empty) prompt's embedding (save_prompts(..., negative))")
+    return QwenTeacher(base, bank, negative, **settings)
+
+# %% ../nbs/05_scaling.ipynb #rec03
+_T2I_STUDENT = {'K': 8, 'final_step_scale': 0.5, 'shift': 3.2, 'logstd_hidden': 1024}
+_T2I_PIID = {'loss_scale': 30.0, 'window_substeps': 3, 'gm_dropout': 0.1}
+_T2I_TRAIN = dict(batch_size=64, lr=1e-4, warmup=100, clip=50.0, clip_begin=100, ema_gamma=7.0, ema_start=100, data_free=True,
+                  precision='bf16', optimizer='adamw8bit', checkpointing=True)
+_TINY_TRAIN = dict(iters=6, batch_size=4, lr=1e-3, warmup=2, clip_begin=2, ema_start=2, data_free=True)
+_FLUX = dict(nfe=4, student=_T2I_STUDENT, piid=_T2I_PIID | {'num_intermediate': 4, 'num_decay_iters': 2000}, guidance={'guidance': 3.5})
+_QWEN = dict(nfe=4, student=_T2I_STUDENT, piid=_T2I_PIID | {'num_intermediate': 2}, guidance={'scale': 4.0})
+_OFFICIAL = {'latent_size': (128, 128), 'lora': {'rank': 256, 'alpha': 256, 'dropout': 0.05}}
+_TINY = {'latent_size': (8, 8), 'lora': {'rank': 4, 'alpha': 4, 'dropout': 0.0}}   # no dropout: its masks depend on how a batch is split
+T2I_RECIPES = {
+    'tiny-gmflux-4nfe': Recipe('flux:tiny', 'random', **_FLUX, train=_TINY_TRAIN, model=_TINY,
+                               source='a tiny random FLUX on random prompt embeddings: the plumbing, in seconds'),
+    'tiny-gmqwen-4nfe': Recipe('qwen:tiny', 'random', **_QWEN, train=_TINY_TRAIN, model=_TINY,
+                               source='a tiny random Qwen-Image on random prompt embeddings: the plumbing, in seconds'),
+    'flux-gm-k8-4nfe': Recipe('flux:file', 'prompts', **_FLUX, train=_T2I_TRAIN | {'iters': 3000}, model=_OFFICIAL,
+                              source='official configs/piflux/gmflux_k8_datafree_piid_4step_32gpus.py: FLUX.1-dev, data-free, 32 GPUs'),
+    'qwen-gm-k8-4nfe': Recipe('qwen:file', 'prompts', **_QWEN, train=_T2I_TRAIN | {'iters': 9000}, model=_OFFICIAL,
+                              source='official configs/piqwen/gmqwen_k8_datafree_piid_4step_32gpus.py: Qwen-Image, data-free, 32 GPUs'),
+}
+
+
+def t2i_setup(recipe: Recipe, teacher=None, data=None, train: dict | None = None, device='cpu', seed: int = 0):
+    """What `piflow-ref distill` needs for a text-to-image recipe: `(make, data_name)`, where `make()` builds a fresh
+    `Distiller` of the recipe's student on one base (loaded or built once, its LoRA adapters added once, shared by the
+    teacher), `teacher` the base's folder or hub id (`flux:file` / `qwen:file`), `data` the prompt file (`prompts`),
+    `train` values over the recipe's."""
+    kind, _, source = recipe.teacher.partition(':')
+    if source == 'tiny': base = tiny_base(kind, seed)
+    elif source == 'file':
+        if teacher is None: raise ValueError(f'this recipe needs its base ({recipe.teacher}): pass --teacher (a diffusers folder or hub id)')
+        base = load_base(kind, teacher)
+    else: raise ValueError(f"a text-to-image teacher is 'flux:tiny', 'flux:file', 'qwen:tiny' or 'qwen:file', got {recipe.teacher!r}")
+    if recipe.data == 'random': (bank, negative), name = random_prompts(kind, base, seed=seed), 'random'
+    elif recipe.data == 'prompts':
+        if data is None: raise ValueError('this recipe trains on cached prompt embeddings: pass --data FILE (save_prompts)')
+        (bank, negative), name = load_prompts(data), f'prompts:{data}'
+    else: raise ValueError(f"text-to-image data must be 'random' or 'prompts', got {recipe.data!r}")
+    lora = recipe.model.get('lora')
+    if lora:
+        with torch.random.fork_rng(devices=[]):                            # the adapters' Gaussian init: seeded
+            torch.manual_seed(seed)
+            add_lora(base, lora.get('targets'), lora['rank'], lora.get('alpha'), lora.get('dropout', 0.05))
+        for n, p in base.named_parameters():
+            if 'lora_' in n: p.data = p.data.float()                   # trainable in fp32, the frozen base as loaded
+    t = make_teacher(kind, base.to(device), bank, negative, **recipe.guidance)
+    s, p, c = method_configs(recipe.method, recipe.nfe, {**recipe.student, 'num_classes': len(bank)}, recipe.piid, recipe.train | (train or {}))
+    return (lambda: Distiller(T2IStudent(s, t, recipe.model['latent_size']).to(device), t, None, p, c)), name
+
+# %% ../nbs/05_scaling.ipynb #mem02
+FULL_BASES = {     # the official sizes (official configs/piflux, configs/piqwen): FLUX.1-dev 12 B, Qwen-Image 20 B
+    'flux': dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
+                 joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=True, axes_dims_rope=(16, 56, 56)),
+    'qwen': dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128, num_attention_heads=24,
+                 joint_attention_dim=3584, axes_dims_rope=(16, 56, 56)),
+}
+BLOCK_LISTS = ('transformer_blocks', 'single_transformer_blocks')
+
+
+def block_activations(kind: str, checkpointing: bool = False, width: int = 64, image: int = 16, text: int = 24) -> dict:
+    """Numbers autograd saves for the backward pass per token and per unit of width, for one block of each list of
+    `kind`'s transformer (`BLOCK_LISTS`), measured on a tiny random configuration `width` wide (its ratios are the real
+    ones) on `image` × `image` latents and `text` tokens: the difference between one and two blocks of that list."""
+    heads = width // 16
+    def saved(**n):
+        b = tiny_base(kind, num_attention_heads=heads, attention_head_dim=16, **n).requires_grad_(True)
+        if checkpointing: b.enable_gradient_checkpointing()
+        bank, neg = random_prompts(kind, b, n=1, tokens=text)
+        t = make_teacher(kind, b, bank, neg, **({'scale': 1.0} if kind == 'qwen' else {}))
+        step = lambda: t.run(torch.randn(1, 16, image, image), torch.tensor([0.5]), torch.tensor([0])).sum().backward()
+        return saved_bytes(step, list(b.parameters())) / 4                   # fp32: 4 bytes a number
+    T = (image // 2) ** 2 + text
+    lists = {'transformer_blocks': 'num_layers', 'single_transformer_blocks': 'num_single_layers'}
+    present = [l for l in BLOCK_LISTS if lists[l] in TINY_BASES[kind]]
+    one = {lists[l]: 1 for l in present}
+    return {l: (saved(**one | {lists[l]: 2}) - saved(**one)) / (T * width) for l in present}
+
+
+def t2i_memory(kind: str, gpus: int = 8, parallel: str = 'fsdp', rank: int = 256, optimizer: str = 'adamw8bit',
+               micro_batch: int = 2, latent_size=(128, 128), text_tokens: int = 512, checkpointing: bool = True,
+               block_numbers: dict | None = None, act_bytes: float = 2.0, K: int = 8) -> dict:
+    """Per-GPU memory (GB) of a LoRA GM student of base `kind` at its official size on `gpus` GPUs with `parallel`
+    'ddp' or 'fsdp' (the model above). `block_numbers`: `block_activations(kind)` (numbers per token·width per block);
+    `act_bytes`: bytes per saved activation (bf16: 2)."""
+    import diffusers, re
+    if parallel not in ('ddp', 'fsdp'): raise ValueError(f"parallel must be 'ddp' or 'fsdp', got {parallel!r}")
+    if optimizer not in ('adamw', 'adamw8bit'): raise ValueError(f"optimizer must be 'adamw' or 'adamw8bit', got {optimizer!r}")
+    with torch.device('meta'): base = getattr(diffusers, T2I_BASES[_kind(kind)])(**FULL_BASES[kind])
+    D, C = base.inner_dim, base.proj_out.out_features // 4
+    blocks = {l: list(getattr(base, l)) for l in BLOCK_LISTS if hasattr(base, l)}
+    count = lambda ms: sum(p.numel() for m in ms for p in m.parameters())
+    P_base, P_blocks = count([base]), count([m for bs in blocks.values() for m in bs])
+    targets = lora_targets(base)
+    P_lora = sum(rank * (m.in_features + m.out_features) for n, m in base.named_modules() if isinstance(m, nn.Linear) and re.fullmatch(targets, n))
+    P_own = (D + 1) * 4 * C * K + (D + 1) * 4 * K + (D + 1) * 1024 + 1025 + (D + 1) * 2 * D        # heads, log-std MLP, norm_out
+    P_t, W = P_lora + P_own, gpus if parallel == 'fsdp' else 1
+    T = (latent_size[0] // 2) * (latent_size[1] // 2) + text_tokens
+    numbers = block_numbers or {l: 1.0 for l in blocks}
+    L = sum(len(bs) for bs in blocks.values())
+    full = {l: numbers[l] * T * D * act_bytes for l in blocks}                  # one block's saved activations, one sample
+    act = (L * T * D * 2 + max(full.values())) if checkpointing else sum(full[l] * len(blocks[l]) for l in blocks)
+    GB, sharded = 1e9, parallel == 'fsdp' and gpus > 1
+    mem = {'frozen base (bf16)': 2 * (P_blocks / gpus + P_base - P_blocks if sharded else P_base),
+           'gathered blocks (FSDP2)': 2 * 2 * max(count([m]) for bs in blocks.values() for m in bs) if sharded else 0,
+           'trainable weights (fp32)': 4 * P_t / W, 'gradients (fp32)': 4 * P_t / W,
+           'optimiser state': (2 if optimizer == 'adamw8bit' else 8) * P_t / W, 'EMA (fp32)': 4 * P_t / W,
+           'DDP gradient buckets (fp32)': 4 * P_t if parallel == 'ddp' and gpus > 1 else 0,
+           'activations': micro_batch * act, 'prompt embeddings (bf16)': micro_batch * text_tokens * base.config.joint_attention_dim * 2,
+           'policy (fp32)': micro_batch * 6 * K * C * latent_size[0] * latent_size[1] * 4}
+    mem = {k: v / GB for k, v in mem.items()}
+    return {'kind': kind, 'gpus': gpus, 'parallel': parallel, 'base_params': P_base, 'lora_params': P_lora, 'own_params': P_own,
+            'tokens': T, 'memory_GB': mem, 'total_GB': sum(mem.values())}

@@ -30,13 +30,13 @@ def assert_same_run(a: Distiller, b: Distiller, tol: float):
             assert (x - y).abs().max() <= tol, (name, k, (x - y).abs().max())
 
 
-def torchrun(n: int, *args, ok: bool = True):
-    """Launch `distributed_run.py` in `n` gloo processes. A launch whose worker was aborted by a signal is repeated once,
+def torchrun(n: int, *args, ok: bool = True, script: Path = SCRIPT):
+    """Launch `script` (default `distributed_run.py`) in `n` gloo processes. A launch whose worker was aborted by a signal is repeated once,
     with a warning: gloo aborted a worker ("terminate called without an active exception") in one CI run of many and
     never in 60 launches here, under load or not. A Python error or a wrong result is never retried."""
     for attempt in (1, 2):
         res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}',
-                              str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600)
+                              str(script), *map(str, args)], capture_output=True, text=True, timeout=600)
         aborted = res.returncode != 0 and 'exitcode  : -6' in res.stderr.partition('Root Cause')[2]   # not a Python error (1)
         if not (ok and aborted and attempt == 1): break
         warnings.warn(f'torchrun {args}: a worker was aborted by SIGABRT; launched again:\n{res.stderr[-1500:]}')
