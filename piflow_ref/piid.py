@@ -283,7 +283,8 @@ def make_optimizer(cfg: DistillConfig, params):
         try: from bitsandbytes.optim import AdamW8bit
         except ImportError: raise ImportError("optimizer 'adamw8bit' needs bitsandbytes: pip install bitsandbytes") from None
         return AdamW8bit(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    # FSDP2 leaves some weights whole (`shard_module`): foreach kernels refuse such a mix of plain and sharded tensors
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0, foreach=False if cfg.fsdp else None)
 
 
 def _flat(d: dict, prefix: str = '') -> dict:

@@ -177,9 +177,9 @@ class QwenTeacher(T2ITeacher):
                          timestep=batch_sigma(sigma, x), img_shapes=[[(1, H // 2, W // 2)]] * B).sample
 
     def velocity(self, x: torch.Tensor, sigma, y: torch.Tensor) -> torch.Tensor:
-        u_pos = super().velocity(x, sigma, y)
+        u_pos = super().velocity(x, sigma, y).float()                          # the CFG combination in fp32, as GuidedTeacher
         if self.scale <= 1: return u_pos                                       # no guidance: one call
-        u_neg = unpack_latents(self.run(x, sigma, torch.zeros_like(y), self.negative), *x.shape[2:])
+        u_neg = unpack_latents(self.run(x, sigma, torch.zeros_like(y), self.negative), *x.shape[2:]).float()
         return cfg_velocity(u_pos, u_neg, sigma, self.scale)
 
 # %% ../nbs/05_scaling.ipynb #4c3804fe
