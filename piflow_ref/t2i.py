@@ -118,6 +118,8 @@ class FluxTeacher(T2ITeacher):
         super().__init__(base, bank)
         if bank.pooled is None or bank.pooled.shape[-1] != base.config.pooled_projection_dim:
             raise ValueError(f'FLUX needs pooled prompt embeddings (PromptBank.pooled) {base.config.pooled_projection_dim} wide')
+        if bank.mask is not None:                            # FluxPipeline pads T5 to 512 tokens and attends to all of them
+            raise ValueError('FLUX takes no prompt mask (it attends to every token of its padded T5 sequence): pass mask=None')
         self.guidance = guidance
 
     def settings(self) -> dict: return {'guidance': self.guidance}
@@ -347,12 +349,18 @@ def load_adapter(path, teacher: T2ITeacher) -> T2IStudent:
     return student.eval()
 
 # %% ../nbs/05_scaling.ipynb #rec02
+def _check_folder(source) -> Path:
+    "`source` as a path; one that names a local folder (starts with /, . or ~) must exist (anything else is a hub id)."
+    local = Path(source).expanduser()
+    if str(source).startswith(('/', '.', '~')) and not local.is_dir(): raise ValueError(f'no such model folder: {source}')
+    return local
+
+
 def load_base(kind: str, source, dtype: torch.dtype = torch.bfloat16):
     """A diffusers FLUX / Qwen-Image transformer from a folder or hub id of its pipeline (the `transformer` subfolder)
     or of the transformer alone, in `dtype` (the official runs keep the frozen base in bf16), frozen."""
     import diffusers
-    cls, local = getattr(diffusers, T2I_BASES[_kind(kind)]), Path(source).expanduser()
-    if str(source).startswith(('/', '.', '~')) and not local.is_dir(): raise ValueError(f'no such model folder: {source}')
+    cls, local = getattr(diffusers, T2I_BASES[_kind(kind)]), _check_folder(source)
     sub = None if local.is_dir() and not (local / 'transformer').is_dir() else 'transformer'
     try: return cls.from_pretrained(str(local) if local.is_dir() else source, subfolder=sub, torch_dtype=dtype).eval().requires_grad_(False)
     except OSError as e: raise ValueError(f'cannot load a {cls.__name__} from {source}: {e}') from None
@@ -393,7 +401,7 @@ def make_teacher(kind: str, base, bank: PromptBank, negative: PromptBank | None 
 _T2I_STUDENT = {'K': 8, 'final_step_scale': 0.5, 'shift': 3.2, 'logstd_hidden': 1024}
 _T2I_PIID = {'loss_scale': 30.0, 'window_substeps': 3, 'gm_dropout': 0.1}
 _T2I_TRAIN = dict(batch_size=64, lr=1e-4, warmup=100, clip=50.0, clip_begin=100, ema_gamma=7.0, ema_start=100, data_free=True,
-                  precision='bf16', optimizer='adamw8bit', checkpointing=True)
+                  precision='bf16', optimizer='adamw8bit', checkpointing=True, micro_batch=2)   # 2 per pass
 _TINY_TRAIN = dict(iters=6, batch_size=4, lr=1e-3, warmup=2, clip_begin=2, ema_start=2, data_free=True)
 _FLUX = dict(nfe=4, student=_T2I_STUDENT, piid=_T2I_PIID | {'num_intermediate': 4, 'num_decay_iters': 2000}, guidance={'guidance': 3.5})
 _QWEN = dict(nfe=4, student=_T2I_STUDENT, piid=_T2I_PIID | {'num_intermediate': 2}, guidance={'scale': 4.0})
@@ -413,30 +421,37 @@ T2I_RECIPES = {
 
 def t2i_setup(recipe: Recipe, teacher=None, data=None, train: dict | None = None, device='cpu', seed: int = 0):
     """What `piflow-ref distill` needs for a text-to-image recipe: `(make, data_name)`, where `make()` builds a fresh
-    `Distiller` of the recipe's student on one base (loaded or built once, its LoRA adapters added once, shared by the
-    teacher), `teacher` the base's folder or hub id (`flux:file` / `qwen:file`), `data` the prompt file (`prompts`),
-    `train` values over the recipe's."""
+    `Distiller` of the recipe's student on a fresh base (loaded or built, its LoRA adapters added, shared by the
+    teacher: one copy), `teacher` the base's folder or hub id (`flux:file` / `qwen:file`), `data` the prompt file
+    (`prompts`), `train` values over the recipe's. The arguments are checked here, before anything is loaded; each
+    `make()` starts again from the base, so a second one (a damaged checkpoint retrained) never finds it sharded."""
     kind, _, source = recipe.teacher.partition(':')
-    if source == 'tiny': base = tiny_base(kind, seed)
-    elif source == 'file':
+    if source not in ('tiny', 'file'):
+        raise ValueError(f"a text-to-image teacher is 'flux:tiny', 'flux:file', 'qwen:tiny' or 'qwen:file', got {recipe.teacher!r}")
+    if source == 'file':
         if teacher is None: raise ValueError(f'this recipe needs its base ({recipe.teacher}): pass --teacher (a diffusers folder or hub id)')
-        base = load_base(kind, teacher)
-    else: raise ValueError(f"a text-to-image teacher is 'flux:tiny', 'flux:file', 'qwen:tiny' or 'qwen:file', got {recipe.teacher!r}")
-    if recipe.data == 'random': (bank, negative), name = random_prompts(kind, base, seed=seed), 'random'
+        _check_folder(teacher)
+    if recipe.data == 'random': prompts, name = None, 'random'
     elif recipe.data == 'prompts':
         if data is None: raise ValueError('this recipe trains on cached prompt embeddings: pass --data FILE (save_prompts)')
-        (bank, negative), name = load_prompts(data), f'prompts:{data}'
+        prompts, name = load_prompts(data), f'prompts:{data}'
     else: raise ValueError(f"text-to-image data must be 'random' or 'prompts', got {recipe.data!r}")
-    lora = recipe.model.get('lora')
-    if lora:
-        with torch.random.fork_rng(devices=[]):                            # the adapters' Gaussian init: seeded
-            torch.manual_seed(seed)
-            add_lora(base, lora.get('targets'), lora['rank'], lora.get('alpha'), lora.get('dropout', 0.05))
-        for n, p in base.named_parameters():
-            if 'lora_' in n: p.data = p.data.float()                   # trainable in fp32, the frozen base as loaded
-    t = make_teacher(kind, base.to(device), bank, negative, **recipe.guidance)
-    s, p, c = method_configs(recipe.method, recipe.nfe, {**recipe.student, 'num_classes': len(bank)}, recipe.piid, recipe.train | (train or {}))
-    return (lambda: Distiller(T2IStudent(s, t, recipe.model['latent_size']).to(device), t, None, p, c)), name
+
+    def make() -> Distiller:
+        base = tiny_base(kind, seed) if source == 'tiny' else load_base(kind, teacher)
+        bank, negative = prompts or random_prompts(kind, base, seed=seed)
+        lora = recipe.model.get('lora')
+        if lora:
+            with torch.random.fork_rng(devices=[]):                        # the adapters' Gaussian init: seeded
+                torch.manual_seed(seed)
+                add_lora(base, lora.get('targets'), lora['rank'], lora.get('alpha'), lora.get('dropout', 0.05))
+            for n, p in base.named_parameters():
+                if 'lora_' in n: p.data = p.data.float()               # trainable in fp32, the frozen base as loaded
+        t = make_teacher(kind, base.to(device), bank, negative, **recipe.guidance)
+        s, p, c = method_configs(recipe.method, recipe.nfe, {**recipe.student, 'num_classes': len(bank)}, recipe.piid, recipe.train | (train or {}))
+        return Distiller(T2IStudent(s, t, recipe.model['latent_size']).to(device), t, None, p, c)
+    return make, name
+
 
 # %% ../nbs/05_scaling.ipynb #mem02
 FULL_BASES = {     # the official sizes (official configs/piflux, configs/piqwen): FLUX.1-dev 12 B, Qwen-Image 20 B
@@ -489,7 +504,7 @@ def t2i_memory(kind: str, gpus: int = 8, parallel: str = 'fsdp', rank: int = 256
     numbers = block_numbers or {l: 1.0 for l in blocks}
     L = sum(len(bs) for bs in blocks.values())
     full = {l: numbers[l] * T * D * act_bytes for l in blocks}                  # one block's saved activations, one sample
-    act = (L * T * D * 2 + max(full.values())) if checkpointing else sum(full[l] * len(blocks[l]) for l in blocks)
+    act = (L * T * D * act_bytes + max(full.values())) if checkpointing else sum(full[l] * len(blocks[l]) for l in blocks)
     GB, sharded = 1e9, parallel == 'fsdp' and gpus > 1
     mem = {'frozen base (bf16)': 2 * (P_blocks / gpus + P_base - P_blocks if sharded else P_base),
            'gathered blocks (FSDP2)': 2 * 2 * max(count([m]) for bs in blocks.values() for m in bs) if sharded else 0,

@@ -11,6 +11,9 @@ from piflow_ref.recipes import get_recipe
 from piflow_ref.t2i import t2i_setup
 
 torch.set_num_threads(1)
+if sys.argv[1] == 'cli':
+    from piflow_ref.cli import main
+    sys.exit(main(sys.argv[2:]))
 name, fsdp, until, ckpt, resume = sys.argv[1], sys.argv[2] == '1', int(sys.argv[3]), sys.argv[4], sys.argv[5] == '1'
 dist.init_process_group('gloo')
 try:

@@ -123,12 +123,15 @@ def test_distill_recipes_and_bad_input(tmp_path):
     assert v['nfe'] == 2 and v['student']['K'] == 32 and v['train']['batch_size'] == 4096 and v['guidance']['scale'] == 2.8
     v = json.loads(run('distill', 'qwen-gm-k8-4nfe', '--print').stdout)                 # chapter 05's recipes are listed too
     assert v['guidance'] == {'scale': 4.0} and v['piid']['num_intermediate'] == 2 and v['model']['lora']['rank'] == 256
+    assert v['train']['micro_batch'] == 2                                                # 2 per pass, as the official 32 GPUs
     for args, msg in ((('imagenet',), "unknown recipe 'imagenet'"), ((), 'name a recipe'),
                       (('tiny-gmdit-2nfe', '--steps', '0'), 'steps (--steps) must be >= 1'),
                       (('imagenet-gmdit-k32-1nfe',), 'pass --teacher FILE'),
                       (('flux-gm-k8-4nfe',), 'needs its base (flux:file): pass --teacher'),
                       (('qwen-gm-k8-4nfe', '--teacher', str(tmp_path / 'nowhere')), 'no such model folder'),
-                      (('tiny-gmflux-4nfe', '--fsdp', '--steps', '0'), 'steps (--steps) must be >= 1')):
+                      (('tiny-gmflux-4nfe', '--fsdp', '--steps', '0'), 'steps (--steps) must be >= 1'),
+                      (('tiny-gmdit-2nfe', '--micro-batch', '-1'), 'micro_batch (--micro-batch) must be >= 0'),
+                      (('tiny-gmdit-2nfe', '--micro-batch', '3'), 'the batch per process (8 / 1 = 8) must be a multiple of micro_batch 3')):
         res = run('distill', *args, '--out', str(tmp_path / 'x'))
         assert res.returncode == 2 and msg in res.stderr, (args, res.stderr)
     res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=3', '--no-python',
