@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test export clean-nbs lab
+.PHONY: demo test exercises site export clean-nbs lab
 
 $(STAMP): setup.py settings.ini pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The course (chapter `course`): student notebooks without solutions in exercises/, the executed chapters as HTML in _site/.
+exercises: $(STAMP)
+	$(BIN)/python -c "from piflow_ref.course import write_exercises; print(*write_exercises('nbs', 'exercises'), sep='\n')"
+site: $(STAMP)
+	$(BIN)/python -c "from piflow_ref.course import build_site, check_site; build_site('nbs', '_site'); print('_site/index.html', check_site('_site'))"
 
 # Developer helpers (not needed by users): regenerate the library, strip notebook metadata, open JupyterLab.
 export: $(STAMP)

@@ -176,7 +176,8 @@ def check_no_shards(out):
 def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = True, sample: bool = True, seed: int = 0,
                    dtype: torch.dtype = torch.float32) -> int:
     """Encode `(x (B, 3, H, W) in [-1, 1], y (B,))` batches into shards `out/latents-00000.safetensors`, … holding `x`
-    `(n, C, h, w)` (a sample of the VAE posterior, or its mean if not `sample`, times `scaling_factor`, in `dtype`:
+    `(n, C, h, w)` (a sample of the VAE posterior, or its mean if not `sample`, less `shift_factor` if the VAE has one
+    (FLUX's), times `scaling_factor`, in `dtype`: `decode_latents` inverts it;
     fp16 halves the cache, 21 GB for ImageNet with mirrors, which every training process holds) and `y` `(n,)`; with
     `flip` each image is followed by its mirror image. Returns the number of rows written."""
     out = Path(out)
@@ -184,6 +185,7 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
     if shard_size < 1: raise ValueError(f'shard_size must be >= 1, got {shard_size}')
     out.mkdir(parents=True, exist_ok=True)
     g, scale, dev = torch.Generator().manual_seed(seed), vae.config.scaling_factor, vae.device
+    shift = getattr(vae.config, 'shift_factor', None) or 0.0
     zs, ys, rows, shard = [], [], 0, 0
 
     def write(n):
@@ -198,7 +200,7 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
         if flip: x, y = torch.stack([x, x.flip(-1)], 1).flatten(0, 1), y.repeat_interleave(2)
         post = vae.encode(x.to(dev, vae.dtype)).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(post.mean) if sample else post.mean
-        zs.append((z * scale).to(dtype).cpu()); ys.append(y.long().cpu()); rows += len(x)
+        zs.append(((z - shift) * scale).to(dtype).cpu()); ys.append(y.long().cpu()); rows += len(x)
         while sum(map(len, zs)) >= shard_size: write(shard_size)
     if sum(map(len, zs)): write(sum(map(len, zs)))
     return rows

@@ -238,7 +238,7 @@ class DistillConfig:
     clip: float = 50.0            # global gradient-norm clip from iteration `clip_begin`
     clip_begin: int = field(default_factory=lambda: sized(100, 5))
     ema_gamma: float = 7.0        # karras EMA: β = (1 − 1/t)^(γ + 1), t = it + 1 − ema_start
-    ema_start: int = field(default_factory=lambda: sized(100, 5))    # before this the EMA copies the weights
+    ema_start: int = field(default_factory=lambda: sized(100, 5))    # up to this iteration (included) the EMA copies the weights
     data_free: bool = False       # chain the NFE steps from pure noise, per-step backward weighted by segment length
     micro_batch: int = 0          # gradient accumulation: rows per forward pass (0: a process's whole share at once)
     seed: int = 0
@@ -267,7 +267,7 @@ class DistillConfig:
 # %% ../nbs/03_piid.ipynb #85c4c3c9
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, start: int = 0) -> float:
-    "Karras EMA of the parameters (buffers copied): β = (1 − 1/t)^(γ + 1) with t = it + 1 − start; a copy before `start`."
+    "Karras EMA of the parameters (buffers copied): β = (1 − 1/t)^(γ + 1) with t = it + 1 − start; a copy up to `start` (t ≤ 1)."
     t = it + 1 - start
     beta = (1 - 1 / t) ** (gamma + 1) if t >= 1 else 0.0
     for pe, p in zip(ema.parameters(), model.parameters()):

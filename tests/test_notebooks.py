@@ -13,7 +13,7 @@ def test_found_notebooks():
     "Every chapter is collected (a renamed or lost notebook would silently drop its tests)."
     names = {p.stem for p in NOTEBOOKS}
     assert {'index', '00_flow', '00a_metrics', '01_toy_teacher', '02_gmflow_policy', '03_piid', '03a_guidance',
-            '04_mnist', '04a_dit', '04b_imagenet', '04c_imagenet_io', '05_scaling', 'utils', 'cli', 'bench'} <= names, names
+            '04_mnist', '04a_dit', '04b_imagenet', '04c_imagenet_io', '05_scaling', 'utils', 'cli', 'bench', 'course'} <= names, names
 
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
