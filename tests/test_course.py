@@ -47,6 +47,7 @@ def test_site_builds_and_resolves(tmp_path):
     assert [p.stem for p in pages][:len(CHAPTERS)] == CHAPTERS                     # every chapter, in the syllabus' order
     report = check_site(tmp_path)
     assert report['pages'] == len(pages) and report['images'] >= 20 and report['links'] >= len(pages), report
+    assert 'src="mathjax/MathJax.js' in (tmp_path / '02_gmflow_policy.html').read_text()   # reads offline: a local MathJax
     (tmp_path / 'extra.html').write_text('<a href="nowhere.html">x</a><img src="missing.png">')
     with pytest.raises(ValueError, match='nowhere.html') as e: check_site(tmp_path)
     assert 'missing.png' in str(e.value)
