@@ -274,14 +274,17 @@ def plot_loss(losses, smooth: int = 100, title: str = 'training loss'):
     return fig
 
 
-def plot_points(panels: dict, lim: float = 4.5, s: float = 1.0, ncols: int | None = None):
-    "Scatter plots of 2-D samples, one panel per `{title: (N, 2) tensor}`. Returns the figure."
+def plot_points(panels: dict, lim: float = 4.5, s: float = 1.0, ncols: int | None = None, cmap: str = 'tab10'):
+    """Scatter plots of 2-D samples, one panel per `{title: (N, 2) tensor}`, or `{title: ((N, 2) tensor, labels (N,))}`
+    to colour the points by class (one colour of `cmap` per integer label). Returns the figure."""
     ncols = ncols or len(panels)
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
     for ax, (name, pts) in zip(axes.flat, panels.items()):
+        pts, labels = pts if isinstance(pts, tuple) else (pts, None)
         p = pts.detach().float().cpu().numpy()
-        ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
+        if labels is None: ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
+        else: ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0, c=np.asarray(labels), cmap=cmap, vmin=0, vmax=plt.get_cmap(cmap).N - 1)
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=name, xticks=[], yticks=[])
     for ax in axes.flat[len(panels):]: ax.axis('off')
     fig.tight_layout()
