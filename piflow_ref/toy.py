@@ -294,20 +294,26 @@ def plot_points(panels: dict, lim: float = 4.5, s: float = 1.0, ncols: int | Non
 # %% ../nbs/01_toy_teacher.ipynb #c2e688e4
 @torch.no_grad()
 def plot_velocity_fields(fields: dict, sigmas=(1.0, 0.5, 0.2, 0.05), lim: float = 4.5, n: int = 15):
-    "Arrows along −u (the direction of travel toward data), coloured by log(1 + |u|): a row per `{name: velocity(x, σ)}`, a column per σ."
+    """Arrows along −u (the direction of travel toward data), coloured by the speed log(1 + |u|) on one scale for all
+    panels (the colour bar): a row per `{name: velocity(x, σ)}`, a column per σ."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     xs = torch.linspace(-lim, lim, n)
     spacing = 2 * lim / (n - 1)
     grid = torch.stack(torch.meshgrid(xs, xs, indexing='xy'), -1).reshape(-1, 2)
-    fig, axes = plt.subplots(len(fields), len(sigmas), figsize=(2.4 * len(sigmas), 2.4 * len(fields)), squeeze=False)
-    for row, (name, fn) in zip(axes, fields.items()):
+    us = {(name, sig): fn(grid, torch.full((len(grid),), float(sig))).float().cpu().numpy() for name, fn in fields.items() for sig in sigmas}
+    norm = Normalize(0, max(np.log1p(np.linalg.norm(u, axis=1)).max() for u in us.values()))
+    fig, axes = plt.subplots(len(fields), len(sigmas), figsize=(2.4 * len(sigmas) + 0.8, 2.4 * len(fields)), squeeze=False,
+                             layout='constrained')
+    for row, name in zip(axes, fields):
         for ax, sig in zip(row, sigmas):
-            u = fn(grid, torch.full((len(grid),), float(sig))).float().cpu().numpy()
+            u = us[name, sig]
             mag = np.linalg.norm(u, axis=1)
             d = -u / np.maximum(mag, 1e-9)[:, None]                      # unit arrows; colour = speed
-            ax.quiver(grid[:, 0].numpy(), grid[:, 1].numpy(), d[:, 0], d[:, 1], np.log1p(mag), cmap='viridis',
+            ax.quiver(grid[:, 0].numpy(), grid[:, 1].numpy(), d[:, 0], d[:, 1], np.log1p(mag), cmap='viridis', norm=norm,
                       angles='xy', scale_units='xy', scale=1 / (0.8 * spacing), pivot='mid', width=.006)
             ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', xticks=[], yticks=[], title=f'{name}, σ = {sig:g}')
-    fig.tight_layout()
+    fig.colorbar(ScalarMappable(norm, 'viridis'), ax=axes, shrink=0.6, label='speed, log(1 + |u|)')
     plt.close(fig)
     return fig
 
