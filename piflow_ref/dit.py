@@ -41,7 +41,7 @@ class DiTConfig:
     time_scale: float = 1000.0
     freq_dim: int = 256           # sinusoidal features of t before the timestep MLP
     freq_shift: float = 1.0       # frequencies max_period^(−i/(freq_dim/2 − freq_shift)): 1 diffusers' default, 0 the original DiT
-    mlp_norm_eps: float = 1e-6    # ε of the LayerNorm before each MLP: 1e-6 in the original DiT, diffusers' `norm_eps` (1e-5) there
+    mlp_norm_eps: float = 1e-6    # eps of the LayerNorm before each MLP: 1e-6 in the original DiT, diffusers' `norm_eps` (1e-5) there
 
     def __post_init__(self):
         for name in ('input_size', 'patch_size', 'in_channels', 'hidden_size', 'depth', 'num_heads', 'num_classes'):
@@ -59,13 +59,13 @@ DIT_CONFIGS = {
     'mnist-tiny': DiTConfig(hidden_size=32, depth=2, num_heads=2),     # for tests
     'DiT-XL/2': DiTConfig(input_size=32, patch_size=2, in_channels=4, hidden_size=1152, depth=28, num_heads=16,
                           num_classes=1000, freq_shift=0, mlp_norm_eps=1e-5),   # ImageNet 256: 4 × 32 × 32 SD-VAE latents;
-                                                                       # π-Flow's DiT: the original DiT's time frequencies, diffusers' MLP norm ε
+                                                                       # π-Flow's DiT: the original DiT's time frequencies, diffusers' MLP norm eps
 }
 
 
 def dit_timestep_embedding(t: torch.Tensor, dim: int = 256, freq_shift: float = 1.0, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal features `(B, dim)` of network times `t` `(B,)`: [cos(t·f_i), sin(t·f_i)], i < dim/2, with
-    f_i = max_period^(−i/(dim/2 − freq_shift)): `freq_shift` 1 is diffusers' `Timesteps` default, 0 the original DiT's."""
+    """Sinusoidal features `(B, dim)` of network times `t` `(B,)`: [cos(t·ω_i), sin(t·ω_i)], i < dim/2, with
+    ω_i = max_period^(−i/(dim/2 − freq_shift)): `freq_shift` 1 is diffusers' `Timesteps` default, 0 the original DiT's."""
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - freq_shift))
     args = t.float()[:, None] * freqs[None]

@@ -18,7 +18,7 @@ __all__ = ['LabelledMixture', 'guidance_mask', 'cfg_velocity', 'GuidedTeacher', 
 # %% ../nbs/03a_guidance.ipynb #ef07b952
 class LabelledMixture:
     """Class-conditional Gaussian-mixture data with its exact teacher. Component m of `gm` belongs to class
-    `labels[m]`; the classes are 0 … n−1 (each must own a component) and label n is the **null label**, the
+    `labels[m]`; the classes are 0, 1, … (each must own a component) and the label one past the last class is the **null label**, the
     unconditional mixture. `velocity(x (B, C), σ, y (B,))` is exact for every label."""
 
     def __init__(self, gm: GaussianMixture, labels):

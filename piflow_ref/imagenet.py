@@ -210,7 +210,7 @@ def encode_latents(batches, vae, out, shard_size: int = 50_000, flip: bool = Tru
 def decode_latents(z: torch.Tensor, vae, batch: int = 32) -> torch.Tensor:
     """Latents `(n, C, h, w)` (scaled, as in the shards) → 8-bit images `(n, 3, H, W)`: ÷ `scaling_factor`, +
     `shift_factor` (FLUX's VAE has one); Qwen-Image's video VAE (`AutoencoderKLQwenImage`) instead takes
-    z · `latents_std` + `latents_mean` per channel, as one frame."""
+    latents · `latents_std` + `latents_mean` per channel, as one frame."""
     from diffusers import AutoencoderKLQwenImage
     cfg, dev = vae.config, vae.device
     if isinstance(vae, AutoencoderKLQwenImage):
@@ -237,7 +237,7 @@ def feature_stats(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
-    """IS of class logits `(n, L)`: exp of the mean KL(p(y|x) ‖ p(y)) within each of `splits` consecutive parts (as
+    """IS of class logits `(n, classes)`: exp of the mean KL(p(y|x) ‖ p(y)) within each of `splits` consecutive parts (as
     ADM's evaluator; torchmetrics and torch-fidelity shuffle first); (mean, std) over the parts."""
     if not 1 <= splits <= len(logits): raise ValueError(f'splits must be in [1, {len(logits)}] (the number of samples), got {splits}')
     logp = logits.double().log_softmax(1)

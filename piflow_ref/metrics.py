@@ -44,8 +44,8 @@ def sliced_w2(a: torch.Tensor, b: torch.Tensor, n_proj: int = 256, seed: int = 0
 
 # %% ../nbs/00a_metrics.ipynb #532a0456
 def sw2_report(x: torch.Tensor, ref: torch.Tensor, fresh, n_proj: int = 256, seed: int = 0) -> dict:
-    """SW2 of a sample `x` `(N, C, *S)` to a reference sample `ref`, and its noise floor: the mean SW2 to `ref` of
-    independent samples of the reference distribution of the same size N (`fresh`: one tensor or a list of them).
+    """SW2 of a sample `x` `(n, C, *S)` to a reference sample `ref`, and its noise floor: the mean SW2 to `ref` of
+    independent samples of the reference distribution of the same size n (`fresh`: one tensor or a list of them).
     Returns `{'sw2', 'floor', 'floor_std', 'ratio'}` with ratio = sw2 / floor."""
     fresh = [fresh] if torch.is_tensor(fresh) else list(fresh)
     if not fresh: raise ValueError('the floor needs at least one fresh reference sample')

@@ -148,7 +148,7 @@ def init_head(cfg: StudentConfig, head: nn.Linear, logweights: nn.Linear | None 
 @dataclass
 class PiIDConfig:
     "π-ID loss settings (the official `piflow.py`); the defaults are the ImageNet values (official `configs/piflow_imagenet`)."
-    num_intermediate: int = 2      # N: teacher queries per student call
+    num_intermediate: int = 2      # Q: teacher queries (intermediate states) per student call
     window_substeps: int = 0       # W: micro-window length in substeps (3 on T2I)
     total_substeps: int = 128      # substeps over the whole [0, 1] raw interval
     gm_dropout: float = 0.05       # GM dropout of the detached rollout policy
@@ -208,7 +208,7 @@ def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConf
             raise ValueError(f'the teacher must return a velocity of the shape of x {tuple(x_a.shape)}, got {tuple(u_t.shape)}')
         pred.append(average_velocity(policy, x_a, r_a, (r_b - w).clamp_min(0), T, shift, cfg.checkpoint))
         target.append(u_t)
-        x = x_a + bcast(warp(r_b, shift) - warp(r_a, shift), x_a) * u_t   # teacher Euler over h_i (nothing if ρ = 0)
+        x = x_a + bcast(warp(r_b, shift) - warp(r_a, shift), x_a) * u_t   # teacher Euler over Δr'_i (nothing if ρ = 0)
         r = r_b
     loss = cfg.loss_scale * 0.5 * (torch.cat(pred) - torch.cat(target)).pow(2).mean()
     if not next_state: return loss
@@ -237,7 +237,7 @@ class DistillConfig:
     warmup: int = field(default_factory=lambda: sized(100, 5))       # linear warm-up from 0.001 × lr, then constant
     clip: float = 50.0            # global gradient-norm clip from iteration `clip_begin`
     clip_begin: int = field(default_factory=lambda: sized(100, 5))
-    ema_gamma: float = 7.0        # karras EMA: β = (1 − 1/t)^(γ + 1), t = it + 1 − ema_start
+    ema_gamma: float = 7.0        # karras EMA: β_ema = (1 − 1/age)^(γ + 1), age = it + 1 − ema_start
     ema_start: int = field(default_factory=lambda: sized(100, 5))    # up to this iteration (included) the EMA copies the weights
     data_free: bool = False       # chain the NFE steps from pure noise, per-step backward weighted by segment length
     micro_batch: int = 0          # gradient accumulation: rows per forward pass (0: a process's whole share at once)
@@ -278,7 +278,7 @@ def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, st
 
 # %% ../nbs/03_piid.ipynb #6298b072
 def make_optimizer(cfg: DistillConfig, params):
-    "AdamW (β = 0.9, 0.95, no weight decay) over `params`, with 8-bit states (bitsandbytes) when `cfg.optimizer` is 'adamw8bit'."
+    "AdamW (betas 0.9, 0.95, no weight decay) over `params`, with 8-bit states (bitsandbytes) when `cfg.optimizer` is 'adamw8bit'."
     if cfg.optimizer == 'adamw8bit':
         try: from bitsandbytes.optim import AdamW8bit
         except ImportError: raise ImportError("optimizer 'adamw8bit' needs bitsandbytes: pip install bitsandbytes") from None
@@ -440,12 +440,12 @@ class Distiller(Trainer):
     and `teacher_calls` the number of teacher velocity evaluations (one per sample and query; a CFG teacher spends two
     network rows on each), both summed over resumes.
 
-    Under torchrun (`torch.distributed` initialised) each of the W processes computes `batch_size / W` rows of every
+    Under torchrun (`torch.distributed` initialised) each of the `world` processes computes `batch_size / world` rows of every
     batch, through `DistributedDataParallel`; with `cfg.micro_batch` each process runs its rows in passes of that
     size and accumulates the gradients. Every process draws the random numbers of the whole batch and uses its rows
     (`utils.Rows`), so any split trains as one process with the whole batch does, up to float rounding.
 
-    With `cfg.fsdp` under torchrun the student is sharded instead (FSDP2, `shard_module`): each process holds 1/W of
+    With `cfg.fsdp` under torchrun the student is sharded instead (FSDP2, `shard_module`): each process holds 1/`world` of
     its weights, gradients and optimiser state, and the same iteration is computed (up to float rounding). The EMA then
     holds the student's sharded frozen tensors and sharded copies of its trainable ones; it is not run while sharded
     (sample from its saved weights). Checkpoints hold whole tensors either way.
@@ -476,7 +476,7 @@ class Distiller(Trainer):
         fixed = {n: p for n, p in student.named_parameters() if not p.requires_grad}    # a frozen base: shared, not copied
         self.frozen = frozenset(fixed)
         self.ema = copy.deepcopy(student, memo={id(p): p for p in fixed.values()}).requires_grad_(False).eval()
-        if self.sharded:                                   # FSDP2: each process holds 1/W of the student and of the EMA
+        if self.sharded:                                   # FSDP2: each process holds 1/world of the student and of the EMA
             shard_module(student, self.cfg.precision)
             for name, p in student.named_parameters():     # the EMA: the student's frozen tensors, its own copies of the rest
                 owner, _, leaf = name.rpartition('.')

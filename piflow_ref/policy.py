@@ -162,12 +162,12 @@ def policy_from_mixture(gm, x_src: torch.Tensor, sigma_src, eps: float = 1e-6) -
     s = batch_sigma(sigma_src, x_src, 'sigma_src').to(_fdtype(x_src))
     x = x_src.to(s.dtype)
     a, sd2 = 1 - s[:, None, None], gm.std**2                                       # (B, 1, 1)
-    v = a**2 * sd2 + s[:, None, None]**2                                           # (B, 1, 1)  Var(x_src | j)
+    v = a**2 * sd2 + s[:, None, None]**2                                           # (B, 1, 1)  Var(x_src | m)
     m = gm.means.to(x)[None]                                                       # (1, M, C)
     diff = x[:, None] - a * m                                                      # (B, M, C)
     logw = (gm.weights.to(x).log()[None] - 0.5 * (diff**2).sum(-1) / v[..., 0]).log_softmax(1)  # (B, M)
-    mu = m + (a * sd2 / v) * diff                                                  # (B, M, C)  E[x0 | x_src, j]
-    var = sd2 * s**2 / v[:, 0, 0]                                                  # (B,)       Var(x0 | x_src, j)
+    mu = m + (a * sd2 / v) * diff                                                  # (B, M, C)  E[x0 | x_src, m]
+    var = sd2 * s**2 / v[:, 0, 0]                                                  # (B,)       Var(x0 | x_src, m)
     sig = s.clamp_min(eps)
     means_u = (x[:, None] - mu) / sig[:, None, None]                              # velocity-space means
     logstd = 0.5 * torch.log(var) - torch.log(sig)                                 # s² = e^{2 logstd} σ_src²
@@ -306,7 +306,7 @@ def fit_static_policy(teacher, noise: torch.Tensor, kind: str = 'gm', K: int = 3
     """Fit one static 1-NFE policy per noise in `noise` `(B, C)` (no network: the policy's parameters are free) by
     π-ID against `teacher(x, σ)`. `kind` 'gm' (K components) or 'dx' (N grid nodes). With a micro-window of
     `window_substeps` W (default: 0 for GM, 3 for DX, as in the official configurations) the supervised times are
-    r ~ U(w, 1), w = W/`total_substeps`, and the live policy's velocity averaged over [r − w, r] is regressed onto the
+    r ~ U(Δ_W, 1), Δ_W = W/`total_substeps`, and the live policy's velocity averaged over [r − Δ_W, r] is regressed onto the
     teacher's velocity at r. Returns the history of the mean endpoint error against the teacher's
     `total_substeps`-step Euler ODE, the losses, the fitted policy and both endpoints."""
     from tqdm.auto import tqdm

@@ -188,8 +188,8 @@ def train_cost(name: str, per_gpu_batch: int = 512, micro_batch: int = 0, gpus: 
                rows_per_query: float = 2.0, gpu_tflops: float = 312.0, mfu: float = 0.4, per_block: float = 21.0,
                per_component: float = 6.0) -> dict:
     """Per-GPU memory (GB) and time per iteration of recipe `name` on `gpus` GPUs, from the model above: parameter
-    counts of the real classes (built on the meta device), `per_block`·N·D trunk activations per block and sample
-    (`act_bytes` each), with checkpointing only each block's input (N·D numbers of `input_bytes`: the residual stream)
+    counts of the real classes (built on the meta device), `per_block`·tokens·D trunk activations per block and sample
+    (`act_bytes` each), with checkpointing only each block's input (tokens·D numbers of `input_bytes`: the residual stream)
     plus one block's, `per_component`·K·C·H·W fp32 policy numbers per sample, over a pass of `micro_batch` samples (0:
     the whole `per_gpu_batch`); the teacher at `teacher_bytes` per parameter (this trainer keeps it fp32; the
     official run bf16), `rows_per_query` teacher network rows per query (2: this trainer runs the CFG teacher on the

@@ -49,8 +49,8 @@ def latent_ids(H: int, W: int) -> torch.Tensor:
 # %% ../nbs/05_scaling.ipynb #ca2e9c42
 @dataclass
 class PromptBank:
-    """Cached prompt embeddings, indexed by prompt number: `text` `(N, L, D_text)`; FLUX also `pooled` `(N, D_pooled)`;
-    `mask` `(N, L)` (bool: real tokens, not padding) if the prompts were padded to one length (Qwen-Image)."""
+    """Cached prompt embeddings, indexed by prompt number: `text` `(prompts, tokens, D_text)`; FLUX also `pooled` `(prompts, D_pooled)`;
+    `mask` `(prompts, tokens)` (bool: real tokens, not padding) if the prompts were padded to one length (Qwen-Image)."""
     text: torch.Tensor
     pooled: torch.Tensor | None = None
     mask: torch.Tensor | None = None
@@ -247,7 +247,7 @@ class T2IStudent(nn.Module):
                                                              'lora': lora, 'latent_size': list(self.latent_size)}, default=str))}
 
     def _unpack(self, t: torch.Tensor, n: int, H: int, W: int) -> torch.Tensor:
-        "Head outputs `(B, T, 4·n·c)` with rows (pixel, n, c) → `(B, n, c, H, W)`."
+        "Head outputs `(B, tokens, 4·n·c)` with rows (pixel, n, c) → `(B, n, c, H, W)`."
         B = t.shape[0]
         return t.reshape(B, H // 2, W // 2, 2, 2, n, -1).permute(0, 5, 6, 1, 3, 2, 4).reshape(B, n, -1, H, W)
 
@@ -257,7 +257,7 @@ class T2IStudent(nn.Module):
         hook = self.teacher.base.norm_out.register_forward_hook(lambda m, args, out: seen.update(h=args[0], temb=args[1]))
         try: self.teacher.run(x, sigma, y)
         finally: hook.remove()
-        h = self.norm_out(seen['h'], seen['temb'])                                # (B, T, D)
+        h = self.norm_out(seen['h'], seen['temb'])                                # (B, tokens, D)
         o = self._unpack(self.head(h), self.n, H, W)                              # (B, n, C, H, W)
         if self.cfg.kind == 'dx': return {'nodes': o}
         logw = self._unpack(self.logweights(h), self.cfg.K, H, W).log_softmax(1)   # (B, K, 1, H, W)

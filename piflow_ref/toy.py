@@ -463,8 +463,8 @@ def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(
                     progress: bool = False) -> Comparison:
     """Distil each of `methods` at each NFE of `nfes` from `teacher` for every seed, and evaluate them side by side with
     the teacher's Euler sampler at the same NFE and its own 128-step samples (`teacher-euler` at 128 NFE: one more draw
-    of the noise floor itself). Seed s sets a student's initial bias noise and all its training draws (`seed` = s) and
-    the evaluation sets (`ToyEvaluator(seed=1234 + s)`); the teacher is the same for all seeds. `train` overrides
+    of the noise floor itself). Seed i sets a student's initial bias noise and all its training draws (`seed` = i) and
+    the evaluation sets (`ToyEvaluator(seed=1234 + i)`); the teacher is the same for all seeds. `train` overrides
     `DistillConfig` fields; `distill(method, nfe, seed)` may supply the trained `Distiller` instead (the CLI resumes
     checkpoints that way). A row: method, nfe, seed, sw2, floor, ratio, alignment, seconds (sampling), train_seconds,
     teacher_calls, iters."""
