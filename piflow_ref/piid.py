@@ -120,9 +120,9 @@ def init_head(cfg: StudentConfig, head: nn.Linear, logweights: nn.Linear | None 
     """Initialise a student's new output layers as the official code does. `head` has `P·n·C` output rows ordered
     (sub-pixel, n, channel), for n = K components (GM), N nodes (DX) or 1 (x0) and P sub-pixels per token (1 for an
     MLP, p² for a DiT). From the teacher's output layer `out` (`P·C` rows, ordered (sub-pixel, channel)): its rows
-    replicated n times (DX polynomial mode: coefficient 0 only), plus for GM a bias noise N(0, bias_noise²) per (k, c),
+    replicated n times (DX polynomial mode: coefficient 0 only), plus for GM a bias noise 𝒩(0, bias_noise²) per (k, c),
     shared by the P sub-pixels. Without a teacher (`out` None) a GM mean head starts at zero weights and a bias of
-    N(0, 0.1²) noise. GM log-weights start at zero; the log-std layer at weight 0 and bias log init_std (from scratch:
+    𝒩(0, 0.1²) noise. GM log-weights start at zero; the log-std layer at weight 0 and bias log init_std (from scratch:
     0, i.e. std 1). `generator` (default: seeded with `cfg.seed`) draws the noise."""
     n = {'gm': cfg.K, 'dx': cfg.N, 'x0': 1}[cfg.kind]
     D = head.in_features
@@ -194,8 +194,8 @@ def piid_segment(policy, teacher, x_src: torch.Tensor, r_src, seg, cfg: PiIDConf
     rho = teacher_ratio(it, cfg.num_decay_iters)
     pi_d = policy.detach()
     if isinstance(pi_d, GMFlowPolicy): pi_d = pi_d.dropout(cfg.gm_dropout, generator, rows)
-    gaps_s = _sorted_gaps(rows, N, generator, closed=False).to(dev) * ((1 - rho) * L)[:, None]   # student rollout gaps (B, N)
-    gaps_t = _sorted_gaps(rows, N, generator, closed=True).to(dev) * (rho * L)[:, None]          # teacher Euler gaps (B, N)
+    gaps_s = _sorted_gaps(rows, N, generator, closed=False).to(dev) * ((1 - rho) * L)[:, None]   # student rollout gaps (B, Q)
+    gaps_t = _sorted_gaps(rows, N, generator, closed=True).to(dev) * (rho * L)[:, None]          # teacher Euler gaps (B, Q)
     x, r = x_src.detach().float(), r_src
     pred, target = [], []
     for i in range(N):
@@ -267,7 +267,7 @@ class DistillConfig:
 # %% ../nbs/03_piid.ipynb #85c4c3c9
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, it: int, gamma: float = 7.0, start: int = 0) -> float:
-    "Karras EMA of the parameters (buffers copied): β = (1 − 1/t)^(γ + 1) with t = it + 1 − start; a copy up to `start` (t ≤ 1)."
+    "Karras EMA of the parameters (buffers copied): β_ema = (1 − 1/age)^(γ + 1) with age = it + 1 − start; a copy up to `start` (age ≤ 1)."
     t = it + 1 - start
     beta = (1 - 1 / t) ** (gamma + 1) if t >= 1 else 0.0
     for pe, p in zip(ema.parameters(), model.parameters()):

@@ -463,8 +463,8 @@ def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(
                     progress: bool = False) -> Comparison:
     """Distil each of `methods` at each NFE of `nfes` from `teacher` for every seed, and evaluate them side by side with
     the teacher's Euler sampler at the same NFE and its own 128-step samples (`teacher-euler` at 128 NFE: one more draw
-    of the noise floor itself). Seed i sets a student's initial bias noise and all its training draws (`seed` = i) and
-    the evaluation sets (`ToyEvaluator(seed=1234 + i)`); the teacher is the same for all seeds. `train` overrides
+    of the noise floor itself). Each seed sets a student's initial bias noise and all its training draws (`seed`) and
+    the evaluation sets (`ToyEvaluator(seed=1234 + seed)`); the teacher is the same for all seeds. `train` overrides
     `DistillConfig` fields; `distill(method, nfe, seed)` may supply the trained `Distiller` instead (the CLI resumes
     checkpoints that way). A row: method, nfe, seed, sw2, floor, ratio, alignment, seconds (sampling), train_seconds,
     teacher_calls, iters."""
@@ -488,7 +488,7 @@ def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(
 
 
 def plot_sample_grid(samples: dict, lim: float = 4.5, s: float = 0.6):
-    "Scatter grid of `{(method, nfe): (N, 2) samples}`: a row per method, a column per NFE. Returns the figure."
+    "Scatter grid of `{(method, nfe): (n, 2) samples}`: a row per method, a column per NFE. Returns the figure."
     methods = list(dict.fromkeys(m for m, _ in samples))
     nfes = sorted({n for _, n in samples})
     fig, axes = plt.subplots(len(methods), len(nfes), figsize=(2.3 * len(nfes), 2.3 * len(methods)), squeeze=False)
