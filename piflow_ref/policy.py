@@ -292,10 +292,11 @@ def average_velocity(policy, x_a: torch.Tensor, r_a: torch.Tensor, r_end: torch.
 def plot_error_curves(curves: dict, xlabel: str = 'iteration', ylabel: str = 'mean endpoint error', title: str = '',
                       logx: bool = False):
     "Log-scale curves, `{name: (x values, y values)}` (log x too if `logx`). Returns the figure."
-    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
     for name, (xv, ev) in curves.items(): ax.semilogy(xv, ev, label=name)
     if logx: ax.set_xscale('log')
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title); ax.grid(alpha=.3, which='both'); ax.legend()
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title); ax.grid(alpha=.3, which='both')
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1)); fig.tight_layout()
     plt.close(fig)
     return fig
 

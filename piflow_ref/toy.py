@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from .flow import batch_sigma, interpolate, sample_ode, sigma_grid, velocity_tar
 from .utils import load_model, save_model, sized
 
 # %% auto #0
-__all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'plot_trajectories', 'timestep_embedding', 'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher', 'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset', 'BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'MLPStudent', 'ToyEvaluator', 'make_distiller', 'Comparison', 'compare_methods', 'plot_sample_grid']
+__all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'auto_lim', 'plot_trajectories', 'timestep_embedding', 'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher', 'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset', 'BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'MLPStudent', 'plot_segment_time', 'plot_segment_plane', 'ToyEvaluator', 'make_distiller', 'Comparison', 'compare_methods', 'plot_sample_grid']
 
 # %% ../nbs/01_toy_teacher.ipynb #517ee919
 def _check_n(n):
@@ -126,19 +127,34 @@ def ring_gaussians(n_modes: int = 8, radius: float = 4.0, std: float = 0.3) -> G
     return GaussianMixture(radius * torch.stack([ang.cos(), ang.sin()], 1), std)
 
 # %% ../nbs/01_toy_teacher.ipynb #b02c315e
-def plot_trajectories(traj: torch.Tensor, n_show: int = 200, lim: float = 4.5, color_by: torch.Tensor | None = None,
-                      title: str = 'trajectories', ax=None):
-    "Plot 2-D trajectories `traj` `(n + 1, B, 2)` from noise (grey) to their endpoints (coloured). Returns the figure."
+def auto_lim(*arrays, least: float = 4.5, q: float = 0.999) -> float:
+    "Half-width of square axes that show the whole distribution: at least `least`, else 1.1 × the `q` quantile of |coordinate|."
+    a = np.concatenate([np.abs(np.asarray(x, dtype=float)).ravel() for x in arrays])
+    return float(max(least, 1.1 * np.quantile(a, q)))
+
+
+def plot_trajectories(traj: torch.Tensor, n_show: int = 200, lim: float | None = None, color_by: torch.Tensor | None = None,
+                      title: str = 'trajectories', ax=None, group: str = 'class'):
+    """Plot 2-D trajectories `traj` `(n + 1, B, 2)` from noise (grey) to their endpoints, coloured by the endpoint's
+    angle (with a colour bar) or by the integer labels `color_by` `(B,)` (with a legend naming each `group` k). `lim` defaults to `auto_lim`.
+    Returns the figure."""
     traj = traj[:, :n_show].detach().float().cpu().numpy()
+    lim = lim or auto_lim(traj)
     fig, ax = (plt.subplots(figsize=(4, 4)) if ax is None else (ax.figure, ax))
     c = color_by[:n_show].cpu().numpy() if color_by is not None else np.arctan2(traj[-1, :, 1], traj[-1, :, 0])
     cmap = plt.get_cmap('hsv' if color_by is None else 'tab10')
-    cn = (c - c.min()) / max(np.ptp(c), 1e-9) if color_by is None else c % 10 / 10
+    cn = (c + np.pi) / (2 * np.pi) if color_by is None else c % 10 / 10
     for i in range(traj.shape[1]):
         ax.plot(traj[:, i, 0], traj[:, i, 1], color=cmap(cn[i]), lw=.6, alpha=.6)
     ax.scatter(traj[0, :, 0], traj[0, :, 1], s=3, c='0.6', zorder=3)
     ax.scatter(traj[-1, :, 0], traj[-1, :, 1], s=4, c=[cmap(v) for v in cn], zorder=4)
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=title, xticks=[], yticks=[])
+    if color_by is None:
+        norm = matplotlib.colors.Normalize(-np.pi, np.pi)
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, shrink=.7, label='endpoint angle (rad)')
+    else:
+        handles = [plt.Line2D([], [], ls='', marker='o', color=cmap(k % 10 / 10), label=f'{group} {k}') for k in sorted(set(c.tolist()))]
+        ax.legend(handles=handles, fontsize=7, loc='upper right')
     plt.close(fig)
     return fig
 
@@ -267,27 +283,40 @@ def plot_loss(losses, smooth: int = 100, title: str = 'training loss'):
     "Training loss, raw (light) and smoothed by a running mean over `smooth` steps. Returns the figure."
     fig, ax = plt.subplots(figsize=(4.5, 3))
     l = np.asarray(losses, dtype=float)
-    ax.plot(l, alpha=.3, lw=.5)
-    if len(l) > smooth: ax.plot(np.arange(smooth - 1, len(l)), np.convolve(l, np.ones(smooth) / smooth, 'valid'))
+    ax.plot(l, alpha=.3, lw=.5, label='per iteration')
+    if len(l) > smooth:
+        ax.plot(np.arange(smooth - 1, len(l)), np.convolve(l, np.ones(smooth) / smooth, 'valid'), label=f'mean of {smooth}')
     ax.set(xlabel='iteration', ylabel='loss', title=title, yscale='log'); ax.grid(alpha=.3)
+    ax.legend(fontsize=8)
     plt.close(fig)
     return fig
 
 
-def plot_points(panels: dict, lim: float = 4.5, s: float = 1.0, ncols: int | None = None, cmap: str = 'tab10'):
+def plot_points(panels: dict, lim: float | None = None, s: float = 1.0, ncols: int | None = None, cmap: str = 'tab10'):
     """Scatter plots of 2-D samples, one panel per `{title: (N, 2) tensor}`, or `{title: ((N, 2) tensor, labels (N,))}`
-    to colour the points by class (one colour of `cmap` per integer label). Returns the figure."""
+    to colour the points by class (one colour of `cmap` per integer label, with a legend). `lim` (default: `auto_lim`
+    over all panels) is the half-width of every panel's axes. Returns the figure."""
+    split = lambda pts: pts if isinstance(pts, tuple) else (pts, None)
+    lim = lim or auto_lim(*[split(p)[0].detach().float().cpu().numpy() for p in panels.values()])
     ncols = ncols or len(panels)
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
+    classes = set()
     for ax, (name, pts) in zip(axes.flat, panels.items()):
-        pts, labels = pts if isinstance(pts, tuple) else (pts, None)
+        pts, labels = split(pts)
         p = pts.detach().float().cpu().numpy()
         if labels is None: ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
-        else: ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0, c=np.asarray(labels), cmap=cmap, vmin=0, vmax=plt.get_cmap(cmap).N - 1)
+        else:
+            ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0, c=np.asarray(labels), cmap=cmap, vmin=0, vmax=plt.get_cmap(cmap).N - 1)
+            classes |= set(np.asarray(labels).tolist())
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=name, xticks=[], yticks=[])
     for ax in axes.flat[len(panels):]: ax.axis('off')
     fig.tight_layout()
+    if classes:                                  # a legend for the class colours, right of the panels
+        colours = plt.get_cmap(cmap)
+        handles = [plt.Line2D([], [], ls='', marker='o', color=colours(c % colours.N), label=f'class {c}') for c in sorted(classes)]
+        fig.legend(handles=handles, loc='center right', fontsize=7)
+        fig.tight_layout(rect=(0, 0, 1 - 0.75 / fig.get_figwidth(), 1))
     plt.close(fig)
     return fig
 
@@ -332,6 +361,7 @@ def make_dataset(name: str):
 import copy
 
 from .metrics import alignment, sw2_report
+from .policy import rollout
 from .piid import (Distiller, StudentConfig, init_head, logstd_mlp, make_policy, method_configs,
                              sample_student)
 
@@ -402,6 +432,47 @@ class MLPStudent(nn.Module):
     def policy(self, x: torch.Tensor, sigma, eps: float | None = None, y: torch.Tensor | None = None):
         "The student's policy at its source point `(x, sigma)` (labels `y` if conditional): one network call."
         return make_policy(self(x, sigma, y), x, sigma, self.cfg, eps)
+
+# %% ../nbs/03_piid.ipynb #core08
+def plot_segment_time(ax, r=(0.7, 0.35), substeps: int = 128):
+    "One training sample of π-ID's core in raw time: the student call, the detached rollout (a tick every 8 substeps) and the teacher queries."
+    ax.plot([0, 1], [0, 0], color='0.75', lw=1)
+    ax.plot(np.linspace(0, 1, substeps // 8 + 1), np.zeros(substeps // 8 + 1), '|', color='0.6', ms=6)
+    ax.annotate('', xy=(r[1], 0.12), xytext=(1, 0.12), arrowprops=dict(arrowstyle='->', color='0.4'))
+    ax.text((1 + r[1]) / 2, 0.2, 'rollout of stopgrad(π): substeps, no network', ha='center', fontsize=8, color='0.3')
+    ax.plot([1], [0], 's', color='C3', ms=9)
+    ax.text(1, -0.22, 'student: one call\n(ε, σ = 1) → π', ha='center', va='top', fontsize=8, color='C3')
+    for i, ri in enumerate(r):
+        ax.plot([ri], [0], 'o', color='k', ms=7)
+        ax.text(ri, -0.22, f'teacher asked\nat $x^{{({i + 1})}}$, r = {ri}', ha='center', va='top', fontsize=8)
+    ax.text(0, -0.22, 'data\nr = 0', ha='center', va='top', fontsize=8, color='0.4')
+    ax.set(xlim=(1.12, -0.12), ylim=(-0.6, 0.4), yticks=[], xlabel='raw time r (noise → data)', title='one segment in time')
+    for side in ('left', 'right', 'top'): ax.spines[side].set_visible(False)
+
+
+@torch.no_grad()
+def plot_segment_plane(ax, student, teacher, eps: torch.Tensor, r=(0.7, 0.35), dsig: float = 0.25, lim: float = 4.5,
+                       title: str = ''):
+    """π-ID's core in the plane for a 1-NFE `student`: the detached rollout of its policy from `eps` `(B, 2)` (σ = 1) to 0,
+    the states at raw times `r` (shift 1), and the velocities of `teacher(x, σ)` (black) and of the policy (red) there,
+    drawn as the move they make over Δσ = `dsig`."""
+    B = eps.shape[0]
+    pi = student.policy(eps, torch.ones(B))
+    _, path = rollout(pi, eps, 1.0, 0.0, trajectory=True)                      # (substeps + 1, B, 2)
+    path = path.numpy()
+    for b in range(B): ax.plot(path[:, b, 0], path[:, b, 1], color='0.7', lw=0.8)
+    ax.scatter(eps[:, 0], eps[:, 1], s=18, facecolors='none', edgecolors='0.4', label='ε (r = 1)')
+    x, r_prev = eps, 1.0
+    for i, ri in enumerate(r):
+        x = rollout(pi, x, r_prev, ri)
+        s = torch.full((B,), ri)
+        for u, c, name in ((teacher(x, s), 'k', 'teacher'), (pi.velocity(x, s), 'C3', 'policy')):
+            d = (-dsig * u).numpy()
+            ax.quiver(x[:, 0], x[:, 1], d[:, 0], d[:, 1], color=c, angles='xy', scale_units='xy', scale=1, width=0.008,
+                      label=f'{name} velocity' if i == 0 else None)
+        ax.scatter(x[:, 0], x[:, 1], s=14, color='k', zorder=4, label='$x^{(1)}, x^{(2)}$' if i == 0 else None)
+        r_prev = ri
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=title, xlabel='$x_1$', ylabel='$x_2$')
 
 # %% ../nbs/03_piid.ipynb #toybud01
 BUDGETS = {   # the toy tables' budgets (`piflow-ref toy`, and `--full`): teacher iterations; student iterations, batch
@@ -488,7 +559,7 @@ def compare_methods(teacher, data, methods=MAIN_METHODS, nfes=(1, 2, 4), seeds=(
 
 
 def plot_sample_grid(samples: dict, lim: float = 4.5, s: float = 0.6):
-    "Scatter grid of `{(method, nfe): (n, 2) samples}`: a row per method, a column per NFE. Returns the figure."
+    "Scatter grid of `{(method, nfe): (n, 2) samples}`: a row per method, a column per NFE, each panel titled. Returns the figure."
     methods = list(dict.fromkeys(m for m, _ in samples))
     nfes = sorted({n for _, n in samples})
     fig, axes = plt.subplots(len(methods), len(nfes), figsize=(2.3 * len(nfes), 2.3 * len(methods)), squeeze=False)
@@ -500,8 +571,7 @@ def plot_sample_grid(samples: dict, lim: float = 4.5, s: float = 0.6):
                 p = samples[(m, n)].detach().float().cpu().numpy()
                 ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
             else: ax.axis('off')
-            if i == 0: ax.set_title(f'{n} NFE')
-            if j == 0: ax.set_ylabel(m, fontsize=8)
+            ax.set_title(f'{m}, {n} NFE', fontsize=8)
     fig.tight_layout()
     plt.close(fig)
     return fig
