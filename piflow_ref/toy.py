@@ -21,7 +21,7 @@ from .flow import batch_sigma, interpolate, sample_ode, sigma_grid, velocity_tar
 from .utils import load_model, save_model, sized
 
 # %% auto #0
-__all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'auto_lim', 'plot_trajectories', 'timestep_embedding', 'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher', 'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset', 'BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'MLPStudent', 'plot_segment_time', 'plot_segment_plane', 'ToyEvaluator', 'make_distiller', 'Comparison', 'compare_methods', 'plot_sample_grid']
+__all__ = ['DATASETS', 'Checkerboard', 'Moons', 'GaussianMixture', 'ring_gaussians', 'auto_lim', 'class_handles', 'plot_trajectories', 'timestep_embedding', 'MLPConfig', 'MLPVelocity', 'TeacherTrainConfig', 'sample_sigma', 'train_teacher', 'save_teacher', 'load_teacher', 'velocity_error', 'plot_loss', 'plot_points', 'plot_velocity_fields', 'make_dataset', 'BUDGETS', 'MAIN_METHODS', 'ABLATIONS', 'MLPStudent', 'plot_segment_time', 'plot_segment_plane', 'ToyEvaluator', 'make_distiller', 'Comparison', 'compare_methods', 'plot_sample_grid']
 
 # %% ../nbs/01_toy_teacher.ipynb #517ee919
 def _check_n(n):
@@ -133,6 +133,13 @@ def auto_lim(*arrays, least: float = 4.5, q: float = 0.999) -> float:
     return float(max(least, 1.1 * np.quantile(a, q)))
 
 
+def class_handles(labels, group: str = 'class', cmap: str = 'tab10') -> list:
+    "Legend handles, one dot per distinct integer label in `labels` (any shape), in the colour `cmap` gives label k: its k-th colour."
+    colours = plt.get_cmap(cmap)
+    return [plt.Line2D([], [], ls='', marker='o', color=colours(k % colours.N), label=f'{group} {k}')
+            for k in sorted(set(np.asarray(labels).astype(int).ravel().tolist()))]
+
+
 def plot_trajectories(traj: torch.Tensor, n_show: int = 200, lim: float | None = None, color_by: torch.Tensor | None = None,
                       title: str = 'trajectories', ax=None, group: str = 'class'):
     """Plot 2-D trajectories `traj` `(n + 1, B, 2)` from noise (grey) to their endpoints, coloured by the endpoint's
@@ -153,8 +160,7 @@ def plot_trajectories(traj: torch.Tensor, n_show: int = 200, lim: float | None =
         norm = matplotlib.colors.Normalize(-np.pi, np.pi)
         fig.colorbar(matplotlib.cm.ScalarMappable(norm, cmap), ax=ax, shrink=.7, label='endpoint angle (rad)')
     else:
-        handles = [plt.Line2D([], [], ls='', marker='o', color=cmap(k % 10 / 10), label=f'{group} {k}') for k in sorted(set(c.tolist()))]
-        ax.legend(handles=handles, fontsize=7, loc='upper right')
+        ax.legend(handles=class_handles(c, group), fontsize=7, loc='upper right')
     plt.close(fig)
     return fig
 
@@ -301,21 +307,19 @@ def plot_points(panels: dict, lim: float | None = None, s: float = 1.0, ncols: i
     ncols = ncols or len(panels)
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.6 * nrows), squeeze=False)
-    classes = set()
+    classes = []
     for ax, (name, pts) in zip(axes.flat, panels.items()):
         pts, labels = split(pts)
         p = pts.detach().float().cpu().numpy()
         if labels is None: ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0)
         else:
             ax.scatter(p[:, 0], p[:, 1], s=s, alpha=.5, lw=0, c=np.asarray(labels), cmap=cmap, vmin=0, vmax=plt.get_cmap(cmap).N - 1)
-            classes |= set(np.asarray(labels).tolist())
+            classes += np.asarray(labels).tolist()
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=name, xticks=[], yticks=[])
     for ax in axes.flat[len(panels):]: ax.axis('off')
     fig.tight_layout()
     if classes:                                  # a legend for the class colours, right of the panels
-        colours = plt.get_cmap(cmap)
-        handles = [plt.Line2D([], [], ls='', marker='o', color=colours(c % colours.N), label=f'class {c}') for c in sorted(classes)]
-        fig.legend(handles=handles, loc='center right', fontsize=7)
+        fig.legend(handles=class_handles(classes, cmap=cmap), loc='center right', fontsize=7)
         fig.tight_layout(rect=(0, 0, 1 - 0.75 / fig.get_figwidth(), 1))
     plt.close(fig)
     return fig
