@@ -14,8 +14,10 @@ $(STAMP): setup.py settings.ini pyproject.toml
 demo: $(STAMP)
 	$(BIN)/piflow-ref toy --out outputs/toy
 
+# pytest-xdist: TEST_JOBS test processes side by side (each test runs one torch thread); TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist worksteal
 
 # The course (chapter `course`): student notebooks without solutions in exercises/, the executed chapters as HTML in _site/.
 exercises: $(STAMP)
